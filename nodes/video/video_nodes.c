@@ -1,0 +1,60 @@
+/* video_nodes.c: CreateVideo, SaveVideo, SaveWEBM (ComfyUI names and inputs). Declared
+ * now; the writers arrive with issue #7, so execute is NULL for now. */
+#include "loom/plugin.h"
+
+static const char *const formats[] = {"auto", "mp4", NULL};
+static const char *const codecs[] = {"auto", "h264", NULL};
+static const char *const webm_codecs[] = {"vp9", "av1", NULL};
+
+static const loom_input create_in[] = {
+    {.name = "images", .type = "IMAGE", .tooltip = "The images to create a video from."},
+    {.name = "fps", .type = LOOM_T_FLOAT, .flags = LOOM_IN_HAS_RANGE | LOOM_IN_HAS_STEP,
+     .def = 30.0, .min = 1.0, .max = 120.0, .step = 1.0},
+    {.name = "audio", .type = "AUDIO", .flags = LOOM_IN_OPTIONAL,
+     .tooltip = "The audio to add to the video."}};
+static const loom_output video_out[] = {{.type = "VIDEO"}};
+
+static const loom_input save_in[] = {
+    {.name = "video", .type = "VIDEO", .tooltip = "The video to save."},
+    {.name = "filename_prefix", .type = LOOM_T_STRING, .def_str = "video/ComfyUI",
+     .tooltip = "The prefix for the file to save."},
+    {.name = "format", .type = LOOM_T_COMBO, .choices = formats, .def_str = "auto",
+     .tooltip = "The format to save the video as."},
+    {.name = "codec", .type = LOOM_T_COMBO, .choices = codecs, .def_str = "auto",
+     .tooltip = "The codec to use for the video."},
+    {.name = "prompt", .type = LOOM_T_PROMPT, .flags = LOOM_IN_HIDDEN},
+    {.name = "extra_pnginfo", .type = LOOM_T_EXTRA_PNGINFO, .flags = LOOM_IN_HIDDEN}};
+
+static const loom_input webm_in[] = {
+    {.name = "images", .type = "IMAGE"},
+    {.name = "filename_prefix", .type = LOOM_T_STRING, .def_str = "ComfyUI"},
+    {.name = "codec", .type = LOOM_T_COMBO, .choices = webm_codecs, .def_str = "vp9"},
+    {.name = "fps", .type = LOOM_T_FLOAT, .flags = LOOM_IN_HAS_RANGE | LOOM_IN_HAS_STEP,
+     .def = 24.0, .min = 0.01, .max = 1000.0, .step = 0.01},
+    {.name = "crf", .type = LOOM_T_FLOAT, .flags = LOOM_IN_HAS_RANGE | LOOM_IN_HAS_STEP,
+     .def = 32.0, .min = 0, .max = 63.0, .step = 1},
+    {.name = "prompt", .type = LOOM_T_PROMPT, .flags = LOOM_IN_HIDDEN},
+    {.name = "extra_pnginfo", .type = LOOM_T_EXTRA_PNGINFO, .flags = LOOM_IN_HIDDEN}};
+
+static const loom_node_type video_nodes[] = {
+    {.name = "CreateVideo", .display_name = "Create Video", .category = "image/video",
+     .description = "Create a video from images.", .inputs = create_in,
+     .n_inputs = LOOM_COUNT(create_in), .outputs = video_out, .n_outputs = 1},
+    {.name = "SaveVideo", .display_name = "Save Video", .category = "image/video",
+     .description = "Saves the input images to your output directory.", .inputs = save_in,
+     .n_inputs = LOOM_COUNT(save_in), .flags = LOOM_NODE_OUTPUT},
+    {.name = "SaveWEBM", .category = "image/video", .inputs = webm_in,
+     .n_inputs = LOOM_COUNT(webm_in), .flags = LOOM_NODE_OUTPUT | LOOM_NODE_EXPERIMENTAL},
+};
+
+static int register_video(loom_registrar *reg, loom_error *err)
+{
+    for (size_t i = 0; i < LOOM_COUNT(video_nodes); i++) {
+        int rc = loom_register_node(reg, &video_nodes[i], err);
+        if (rc)
+            return rc;
+    }
+    return LOOM_OK;
+}
+
+LOOM_PLUGIN_DEFINE("loom.video", "0.1.0", register_video);
