@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "cli.h"
+#ifdef LOOM_HAVE_LUA
+#include "loom_lua.h"
+#endif
 
 static void usage(FILE *f)
 {
@@ -15,6 +18,7 @@ static void usage(FILE *f)
         "  loom validate WORKFLOW.json [--json]\n"
         "  loom convert WORKFLOW_UI.json          print the API form of a UI workflow\n"
         "  loom nodes [--json] [CLASS]            list node types (ComfyUI /object_info)\n"
+        "  loom lua SCRIPT.lua [args]             run a Lua script (docs/lua.md)\n"
         "\n"
         "common options:\n"
         "  --models DIR    model root (default $LOOM_MODELS or ./models)\n"
@@ -94,6 +98,14 @@ int main(int argc, char **argv)
         return cmd_convert(argc - 1, argv + 1);
     if (!strcmp(cmd, "nodes"))
         return cmd_nodes(argc - 1, argv + 1);
+    if (!strcmp(cmd, "lua")) {
+#ifdef LOOM_HAVE_LUA
+        return loom_lua_main(argc - 1, argv + 1);
+#else
+        fprintf(stderr, "loom: built without Lua (install liblua5.4-dev and rebuild)\n");
+        return 2;
+#endif
+    }
     fprintf(stderr, "loom: unknown command '%s'\n\n", cmd);
     usage(stderr);
     return 2;

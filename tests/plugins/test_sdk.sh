@@ -10,11 +10,14 @@ cmake -S "$src/plugins/example" -B "$tmp/ex" -DCMAKE_PREFIX_PATH="$tmp/prefix" >
 cmake --build "$tmp/ex" >/dev/null
 out=$("$tmp/prefix/bin/loom" run "$src/plugins/example/example.json" --plugins "$tmp/ex" --quiet)
 [ "$out" = "42" ] || { echo "expected the example workflow to print 42, got: $out"; exit 1; }
-"$tmp/prefix/bin/loom" nodes --plugins "$tmp/ex" --json ExampleIntMath | grep -q '"python_module": "example.math"'
+# (Outputs are captured first: grep -q would close the pipe early under pipefail.)
+info=$("$tmp/prefix/bin/loom" nodes --plugins "$tmp/ex" --json ExampleIntMath)
+grep -q '"python_module": "example.math"' <<<"$info"
 # pkg-config route: one compiler line.
 libdir=$(ls -d "$tmp/prefix"/lib*/pkgconfig | head -1)
 mkdir -p "$tmp/pc"
 PKG_CONFIG_PATH=$libdir cc -shared -fPIC -o "$tmp/pc/example_nodes.so" \
   "$src/plugins/example/example_nodes.c" $(PKG_CONFIG_PATH=$libdir pkg-config --cflags --libs loom) -lm
-"$tmp/prefix/bin/loom" nodes --plugins "$tmp/pc" ExampleFloatClamp | grep -q ExampleFloatClamp
+listing=$("$tmp/prefix/bin/loom" nodes --plugins "$tmp/pc" ExampleFloatClamp)
+grep -q ExampleFloatClamp <<<"$listing"
 echo "plugin_sdk: 1 passed, 0 failed"
