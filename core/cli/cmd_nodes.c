@@ -30,17 +30,8 @@ int cmd_nodes(int argc, char **argv)
     cli_common c = {0};
     const char *cls = NULL;
     bool as_json = false;
-    for (int i = 1; i < argc; i++) {
-        if (cli_common_option(&c, argc, argv, &i))
-            continue;
-        if (!strcmp(argv[i], "--json"))
-            as_json = true;
-        else if (argv[i][0] == '-' || cls) {
-            fprintf(stderr, "usage: loom nodes [--json] [CLASS]\n");
-            return 2;
-        } else
-            cls = argv[i];
-    }
+    if (cli_parse(argc, argv, &c, "--json", &as_json, &cls, "loom nodes [--json] [CLASS]"))
+        return 2;
     loom_session *s;
     if (cli_open_session(&c, &s))
         return 1;

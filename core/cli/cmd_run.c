@@ -153,12 +153,8 @@ int cmd_run(int argc, char **argv)
     }
     loom_session *s;
     loom_workflow *wf;
-    if (cli_open_session(&c, &s))
+    if (cli_open_workflow(&c, path, &s, &wf))
         return 1;
-    if (cli_load_workflow(s, path, &wf)) {
-        loom_session_free(s);
-        return 1;
-    }
     loom_error err = {0};
     for (int i = 0; i < n_sets; i++) {
         if (loom_workflow_apply_set(wf, sets[i], &err) != LOOM_OK) {
@@ -170,13 +166,7 @@ int cmd_run(int argc, char **argv)
     }
     loom_validation *v = loom_validate(s, wf);
     if (!loom_validation_ok(v)) {
-        for (size_t i = 0; i < loom_validation_count(v); i++) {
-            char *line = loom_validation_error_line(loom_validation_get(v, i));
-            fprintf(stderr, "%s: %s\n", path, line ? line : "?");
-            free(line);
-        }
-        fprintf(stderr, "%s: not run: %zu problem%s\n", path, loom_validation_count(v),
-                loom_validation_count(v) == 1 ? "" : "s");
+        cli_print_problems(path, v, "not run: ");
         loom_validation_free(v);
         loom_workflow_free(wf);
         loom_session_free(s);

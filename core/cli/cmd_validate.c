@@ -1,38 +1,25 @@
 /* cmd_validate.c: `loom validate` and `loom convert`. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli.h"
 
 int cmd_validate(int argc, char **argv)
 {
+    static const char usage[] = "loom validate WORKFLOW.json [--json]";
     cli_common c = {0};
     const char *path = NULL;
     bool as_json = false;
-    for (int i = 1; i < argc; i++) {
-        if (cli_common_option(&c, argc, argv, &i))
-            continue;
-        if (!strcmp(argv[i], "--json"))
-            as_json = true;
-        else if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "usage: loom validate WORKFLOW.json [--json]\n");
-            return 2;
-        } else
-            path = argv[i];
-    }
+    if (cli_parse(argc, argv, &c, "--json", &as_json, &path, usage))
+        return 2;
     if (!path) {
-        fprintf(stderr, "usage: loom validate WORKFLOW.json [--json]\n");
+        fprintf(stderr, "usage: %s\n", usage);
         return 2;
     }
     loom_session *s;
     loom_workflow *wf;
-    if (cli_open_session(&c, &s))
+    if (cli_open_workflow(&c, path, &s, &wf))
         return 1;
-    if (cli_load_workflow(s, path, &wf)) {
-        loom_session_free(s);
-        return 1;
-    }
     loom_validation *v = loom_validate(s, wf);
     int rc = loom_validation_ok(v) ? 0 : 1;
     if (as_json) {
@@ -42,13 +29,7 @@ int cmd_validate(int argc, char **argv)
     } else if (rc == 0) {
         printf("%s: valid (%zu nodes)\n", path, loom_workflow_node_count(wf));
     } else {
-        for (size_t i = 0; i < loom_validation_count(v); i++) {
-            char *line = loom_validation_error_line(loom_validation_get(v, i));
-            fprintf(stderr, "%s: %s\n", path, line ? line : "?");
-            free(line);
-        }
-        fprintf(stderr, "%s: %zu problem%s\n", path, loom_validation_count(v),
-                loom_validation_count(v) == 1 ? "" : "s");
+        cli_print_problems(path, v, "");
     }
     loom_validation_free(v);
     loom_workflow_free(wf);
@@ -58,29 +39,19 @@ int cmd_validate(int argc, char **argv)
 
 int cmd_convert(int argc, char **argv)
 {
+    static const char usage[] = "loom convert WORKFLOW_UI.json";
     cli_common c = {0};
     const char *path = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (cli_common_option(&c, argc, argv, &i))
-            continue;
-        if (argv[i][0] == '-' || path) {
-            fprintf(stderr, "usage: loom convert WORKFLOW_UI.json\n");
-            return 2;
-        }
-        path = argv[i];
-    }
+    if (cli_parse(argc, argv, &c, NULL, NULL, &path, usage))
+        return 2;
     if (!path) {
-        fprintf(stderr, "usage: loom convert WORKFLOW_UI.json\n");
+        fprintf(stderr, "usage: %s\n", usage);
         return 2;
     }
     loom_session *s;
     loom_workflow *wf;
-    if (cli_open_session(&c, &s))
+    if (cli_open_workflow(&c, path, &s, &wf))
         return 1;
-    if (cli_load_workflow(s, path, &wf)) {
-        loom_session_free(s);
-        return 1;
-    }
     char *j = loom_workflow_to_json(wf, true);
     printf("%s\n", j ? j : "{}");
     free(j);

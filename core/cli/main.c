@@ -67,14 +67,46 @@ int cli_open_session(const cli_common *c, loom_session **out)
     return 0;
 }
 
-int cli_load_workflow(loom_session *s, const char *path, loom_workflow **out)
+int cli_parse(int argc, char **argv, cli_common *c, const char *flag, bool *flag_set,
+              const char **positional, const char *usage)
 {
+    for (int i = 1; i < argc; i++) {
+        if (cli_common_option(c, argc, argv, &i))
+            continue;
+        if (flag && !strcmp(argv[i], flag))
+            *flag_set = true;
+        else if (argv[i][0] == '-' || *positional) {
+            fprintf(stderr, "usage: %s\n", usage);
+            return 2;
+        } else
+            *positional = argv[i];
+    }
+    return 0;
+}
+
+int cli_open_workflow(const cli_common *c, const char *path, loom_session **s,
+                      loom_workflow **wf)
+{
+    if (cli_open_session(c, s))
+        return 1;
     loom_error err = {0};
-    if (loom_workflow_load_file(s, path, out, &err) != LOOM_OK) {
+    if (loom_workflow_load_file(*s, path, wf, &err) != LOOM_OK) {
         fprintf(stderr, "loom: %s\n", err.msg);
+        loom_session_free(*s);
         return 1;
     }
     return 0;
+}
+
+void cli_print_problems(const char *path, const loom_validation *v, const char *verdict)
+{
+    size_t n = loom_validation_count(v);
+    for (size_t i = 0; i < n; i++) {
+        char *line = loom_validation_error_line(loom_validation_get(v, i));
+        fprintf(stderr, "%s: %s\n", path, line ? line : "?");
+        free(line);
+    }
+    fprintf(stderr, "%s: %s%zu problem%s\n", path, verdict, n, n == 1 ? "" : "s");
 }
 
 int main(int argc, char **argv)

@@ -275,3 +275,12 @@ coerce_result coerce_constant(const loom_input *in, json_object *v, char *const 
     }
     return r;
 }
+
+coerce_result coerce_input(const loom_input *in, json_object *v, const char *models_dir,
+                           loom_value **out, char *why, size_t cap)
+{
+    char **choices = input_is_combo(in) ? input_choices(in, models_dir) : NULL;
+    coerce_result r = coerce_constant(in, v, choices, out, why, cap);
+    models_list_free(choices);
+    return r;
+}

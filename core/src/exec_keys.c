@@ -16,7 +16,6 @@
 
 #include "exec.h"
 #include "json_util.h"
-#include "models.h"
 #include "registry.h"
 #include "sha256.h"
 #include "strbuf.h"
@@ -106,13 +105,11 @@ int exec_compute_key(exec_run *r, exec_node *n, loom_error *err)
         } else {
             char why[256];
             loom_value *cv = NULL;
-            char **choices = input_is_combo(in) ? input_choices(in, r->s->models_dir) : NULL;
-            if (coerce_constant(in, v, choices, &cv, why, sizeof why) == COERCE_OK)
+            if (coerce_input(in, v, r->s->models_dir, &cv, why, sizeof why) == COERCE_OK)
                 append_value(&b, cv);
             else
                 sb_append(&b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
             loom_value_unref(cv);
-            models_list_free(choices);
         }
     }
     free(sorted);

@@ -14,7 +14,6 @@
 #include "exec.h"
 #include "json_util.h"
 #include "models.h"
-#include "registry.h"
 #include "validate.h"
 #include "workflow.h"
 
@@ -87,10 +86,7 @@ int node_ctx_init(loom_node_ctx *ctx, exec_run *r, exec_node *n, bool with_links
             ctx->inputs[i] = loom_value_ref(up->outputs[slot]);
         } else {
             char why[512];
-            char **choices = input_is_combo(in) ? input_choices(in, r->s->models_dir) : NULL;
-            coerce_result cr = coerce_constant(in, v, choices, &ctx->inputs[i], why, sizeof why);
-            models_list_free(choices);
-            if (cr != COERCE_OK) {
+            if (coerce_input(in, v, r->s->models_dir, &ctx->inputs[i], why, sizeof why) != COERCE_OK) {
                 node_ctx_release(ctx);
                 return loom_errorf(err, LOOM_ERR_INVALID, "input '%s': %s", in->name,
                                    why[0] ? why : "invalid value");

@@ -175,6 +175,17 @@ int loom_register_node(loom_registrar *reg, const loom_node_type *type, loom_err
     return registry_add(reg->reg, type, NULL, reg->module, err);
 }
 
+int loom_register_nodes(loom_registrar *reg, const loom_node_type *types, size_t n,
+                        loom_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = loom_register_node(reg, &types[i], err);
+        if (rc)
+            return rc;
+    }
+    return LOOM_OK;
+}
+
 int loom_register_node_owned(loom_registrar *reg, const loom_node_type *type,
                              void (*release)(const loom_node_type *type), loom_error *err)
 {

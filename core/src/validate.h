@@ -20,6 +20,9 @@ typedef enum coerce_result {
  * On COERCE_OK *out is a new value; otherwise why (cap bytes) explains. */
 coerce_result coerce_constant(const loom_input *in, json_object *v, char *const *choices,
                               loom_value **out, char *why, size_t cap);
+/* coerce_constant with the input's current choices (for COMBOs) looked up under models_dir. */
+coerce_result coerce_input(const loom_input *in, json_object *v, const char *models_dir,
+                           loom_value **out, char *why, size_t cap);
 /* The COMBO's choices right now (fixed list, model folder listing or callback);
  * free with models_list_free. */
 char **input_choices(const loom_input *in, const char *models_dir);

@@ -39,10 +39,5 @@ static const loom_node_type primitive_nodes[] = {
 
 int register_primitive_nodes(loom_registrar *reg, loom_error *err)
 {
-    for (size_t i = 0; i < LOOM_COUNT(primitive_nodes); i++) {
-        int rc = loom_register_node(reg, &primitive_nodes[i], err);
-        if (rc)
-            return rc;
-    }
-    return LOOM_OK;
+    return loom_register_nodes(reg, primitive_nodes, LOOM_COUNT(primitive_nodes), err);
 }

@@ -63,12 +63,7 @@ static const loom_node_type example_nodes[] = {
 
 static int register_example(loom_registrar *reg, loom_error *err)
 {
-    for (size_t i = 0; i < LOOM_COUNT(example_nodes); i++) {
-        int rc = loom_register_node(reg, &example_nodes[i], err);
-        if (rc)
-            return rc;
-    }
-    return LOOM_OK;
+    return loom_register_nodes(reg, example_nodes, LOOM_COUNT(example_nodes), err);
 }
 
 LOOM_PLUGIN_DEFINE("example.math", "1.0.0", register_example);

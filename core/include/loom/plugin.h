@@ -179,6 +179,9 @@ typedef struct loom_registrar loom_registrar;
 /* Register a node type. The descriptor (and everything it points to) must outlive the
  * session: static data, or heap data released by `release` when the registry goes. */
 int loom_register_node(loom_registrar *reg, const loom_node_type *type, loom_error *err);
+/* Register n static node types in order; stops at the first failure. */
+int loom_register_nodes(loom_registrar *reg, const loom_node_type *types, size_t n,
+                        loom_error *err);
 int loom_register_node_owned(loom_registrar *reg, const loom_node_type *type,
                              void (*release)(const loom_node_type *type), loom_error *err);
 
