@@ -71,5 +71,37 @@ check "nodes unknown class exits 1" [ $? -eq 1 ]
 "$loom" frobnicate >/dev/null 2>&1
 check "unknown command exits 2" [ $? -eq 2 ]
 
+# Ctrl-C inside a long node: a Lua node that reports progress forever. The run must stop
+# at the next progress report, say so, exit 130 and cache nothing half-done.
+if "$loom" lua /dev/null >/dev/null 2>&1; then     # built with Lua
+  mkdir -p "$tmp/plugins"
+  cat >"$tmp/plugins/slow.lua" <<'L'
+local loom = require "loom"
+loom.register_node{
+  name = "TestSlowCount", inputs = {{name = "n", type = "INT", default = 1000000}},
+  outputs = {{type = "INT"}},
+  run = function(i)
+    for k = 1, i.n do
+      loom.progress(k, i.n)
+      local t = os.clock() + 0.01
+      while os.clock() < t do end
+    end
+    return i.n
+  end,
+}
+L
+  cat >"$tmp/slow.json" <<'J'
+{"1": {"class_type": "TestSlowCount", "inputs": {"n": 1000000}},
+ "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}
+J
+  LOOM_PLUGIN_PATH="$tmp/plugins" "$loom" run "$tmp/slow.json" >"$tmp/slow.out" 2>"$tmp/slow.err" &
+  pid=$!
+  sleep 1
+  kill -INT "$pid"
+  wait "$pid"
+  check "Ctrl-C inside a long node exits 130" [ $? -eq 130 ]
+  check "Ctrl-C says where it stopped" grep -q "interrupted at node 1" "$tmp/slow.err"
+fi
+
 echo "test_cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
