@@ -1,46 +1,9 @@
-/* image_nodes.c: SaveImage, PreviewImage, SaveAnimatedWEBP, LoadImage (ComfyUI names and
- * inputs). Declared now; the writers arrive with issue #7, so execute is NULL for now.
- * LoadImage lists the files of ./input, as ComfyUI lists its input folder. */
-#include <dirent.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "loom/plugin.h"
+/* image_nodes.c: the image plugin's node table: SaveImage, PreviewImage, SaveAnimatedWEBP,
+ * LoadImage, with ComfyUI's names and inputs. The bodies live in save_png.c, save_webp.c
+ * and load_image.c. */
+#include "image_nodes.h"
 
 static const char *const webp_methods[] = {"default", "fastest", "slowest", NULL};
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static char **list_input_images(const char *models_dir, void *userdata)
-{
-    (void)models_dir;
-    (void)userdata;
-    size_t n = 0, cap = 16;
-    char **out = calloc(cap, sizeof *out);
-    DIR *d = opendir("input");
-    struct dirent *e;
-    while (out && d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n + 2 > cap) {
-            char **grown = realloc(out, (cap *= 2) * sizeof *out);
-            if (!grown)
-                break;
-            out = grown;
-        }
-        out[n] = strdup(e->d_name);
-        if (out[n])
-            out[++n] = NULL;
-    }
-    if (d)
-        closedir(d);
-    if (out)
-        qsort(out, n, sizeof *out, cmp_str);
-    return out;
-}
 
 #define HIDDEN_META                                                       \
     {.name = "prompt", .type = LOOM_T_PROMPT, .flags = LOOM_IN_HIDDEN},   \
@@ -63,20 +26,24 @@ static const loom_input webp_in[] = {
     {.name = "method", .type = LOOM_T_COMBO, .choices = webp_methods, .def_str = "default"},
     HIDDEN_META};
 static const loom_input load_in[] = {
-    {.name = "image", .type = LOOM_T_COMBO, .choices_fn = list_input_images,
+    {.name = "image", .type = LOOM_T_COMBO, .choices_fn = load_image_choices,
      .flags = LOOM_IN_UPLOAD_IMAGE}};
 static const loom_output load_out[] = {{.type = "IMAGE"}, {.type = "MASK"}};
 
 static const loom_node_type image_nodes[] = {
     {.name = "SaveImage", .display_name = "Save Image", .category = "image",
      .description = "Saves the input images to your output directory.", .inputs = save_in,
-     .n_inputs = LOOM_COUNT(save_in), .flags = LOOM_NODE_OUTPUT},
+     .n_inputs = LOOM_COUNT(save_in), .flags = LOOM_NODE_OUTPUT,
+     .execute = save_image_execute},
     {.name = "PreviewImage", .display_name = "Preview Image", .category = "image",
-     .inputs = preview_in, .n_inputs = LOOM_COUNT(preview_in), .flags = LOOM_NODE_OUTPUT},
+     .inputs = preview_in, .n_inputs = LOOM_COUNT(preview_in), .flags = LOOM_NODE_OUTPUT,
+     .execute = preview_image_execute},
     {.name = "SaveAnimatedWEBP", .category = "image/animation", .inputs = webp_in,
-     .n_inputs = LOOM_COUNT(webp_in), .flags = LOOM_NODE_OUTPUT},
+     .n_inputs = LOOM_COUNT(webp_in), .flags = LOOM_NODE_OUTPUT,
+     .execute = save_animated_webp_execute},
     {.name = "LoadImage", .display_name = "Load Image", .category = "image", .inputs = load_in,
-     .n_inputs = LOOM_COUNT(load_in), .outputs = load_out, .n_outputs = LOOM_COUNT(load_out)},
+     .n_inputs = LOOM_COUNT(load_in), .outputs = load_out, .n_outputs = LOOM_COUNT(load_out),
+     .execute = load_image_execute, .fingerprint = load_image_fingerprint},
 };
 
 static int register_image(loom_registrar *reg, loom_error *err)

@@ -1,6 +1,26 @@
-/* video_nodes.c: CreateVideo, SaveVideo, SaveWEBM (ComfyUI names and inputs). Declared
- * now; the writers arrive with issue #7, so execute is NULL for now. */
-#include "loom/plugin.h"
+/* video_nodes.c: the video plugin's node table: CreateVideo, SaveVideo, SaveWEBM, with
+ * ComfyUI's names and inputs. CreateVideo lives here (it only pairs frames with a rate);
+ * the writers are in save_video.c. */
+#include "loom/types.h"
+#include "output_pixels.h"
+#include "video_nodes.h"
+
+/* CreateVideo: a VIDEO that shares the IMAGE tensor (no copy). AUDIO has no loom type
+ * yet, so a connected audio input is refused rather than silently dropped. */
+static int create_video_execute(loom_node_ctx *ctx)
+{
+    loom_tensor *frames = loom_in_image(ctx, "images");
+    loom_error err;
+    if (output_frames_check(frames, &err) != LOOM_OK)   /* fail here, not at the writer */
+        return loom_node_fail_err(ctx, &err);
+    if (loom_in(ctx, "audio"))
+        return loom_node_fail_code(ctx, LOOM_ERR_UNSUPPORTED,
+                                   "audio is not supported by this build's CreateVideo yet");
+    loom_value *v = loom_video_value(loom_tensor_ref(frames), loom_in_float(ctx, "fps"), NULL, 0);
+    if (!v)
+        return loom_node_fail_code(ctx, LOOM_ERR_NOMEM, "out of memory");
+    return loom_out(ctx, 0, v);
+}
 
 static const char *const formats[] = {"auto", "mp4", NULL};
 static const char *const codecs[] = {"auto", "h264", NULL};
@@ -39,12 +59,14 @@ static const loom_input webm_in[] = {
 static const loom_node_type video_nodes[] = {
     {.name = "CreateVideo", .display_name = "Create Video", .category = "image/video",
      .description = "Create a video from images.", .inputs = create_in,
-     .n_inputs = LOOM_COUNT(create_in), .outputs = video_out, .n_outputs = 1},
+     .n_inputs = LOOM_COUNT(create_in), .outputs = video_out, .n_outputs = 1,
+     .execute = create_video_execute},
     {.name = "SaveVideo", .display_name = "Save Video", .category = "image/video",
      .description = "Saves the input images to your output directory.", .inputs = save_in,
-     .n_inputs = LOOM_COUNT(save_in), .flags = LOOM_NODE_OUTPUT},
+     .n_inputs = LOOM_COUNT(save_in), .flags = LOOM_NODE_OUTPUT, .execute = save_video_execute},
     {.name = "SaveWEBM", .category = "image/video", .inputs = webm_in,
-     .n_inputs = LOOM_COUNT(webm_in), .flags = LOOM_NODE_OUTPUT | LOOM_NODE_EXPERIMENTAL},
+     .n_inputs = LOOM_COUNT(webm_in), .flags = LOOM_NODE_OUTPUT | LOOM_NODE_EXPERIMENTAL,
+     .execute = save_webm_execute},
 };
 
 static int register_video(loom_registrar *reg, loom_error *err)

@@ -58,8 +58,9 @@ check "converted KSampler keeps its seed" python3 -c "
 import json; d=json.load(open('$tmp/api.json'))
 k=[n for n in d.values() if n['class_type']=='KSampler'][0]
 assert k['inputs']['seed']==878361741413693 and k['inputs']['sampler_name']=='uni_pc', k"
-"$loom" validate "$tmp/api.json" >/dev/null 2>"$tmp/err"
-check "Wan nodes report node_not_implemented until they land" grep -q node_not_implemented "$tmp/err"
+"$loom" validate "$tmp/api.json" --models "$tmp/no-models" >/dev/null 2>"$tmp/err"
+check "a missing model file names the folders searched" \
+  grep -q "unet_name: 'wan2.1_t2v_1.3B_bf16.safetensors' not in \[\] (searched $tmp/no-models/diffusion_models, $tmp/no-models/unet)" "$tmp/err"
 
 # nodes
 "$loom" nodes --json KSampler >"$tmp/k.json"

@@ -60,12 +60,17 @@ function check.read(path)
   return s
 end
 
--- The interpreter running this test (lua5.4 or the embedded runner), for child runs.
+-- The command that runs a Lua script the way this test is being run, as a quoted shell
+-- prefix: `loom lua` when under the embedded interpreter (it preloads the global `loom`),
+-- else the stock interpreter from arg[<lowest>].
+local embedded = rawget(_G, "loom") ~= nil
 function check.interpreter()
+  if embedded then
+    return "'" .. assert(os.getenv("LOOM_BIN"), "LOOM_BIN not set") .. "' lua"
+  end
   local i = -1
   while arg[i - 1] do i = i - 1 end
-  if arg[i] == "loom" then i = i + 1 end   -- the embedded runner's marker
-  return arg[i]
+  return "'" .. arg[i] .. "'"
 end
 
 return check

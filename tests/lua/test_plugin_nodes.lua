@@ -45,7 +45,7 @@ local ok, err = pcall(wf.run, wf)
 assert(not ok and err:find("add_nodes.lua:11: plugin node failed with 7", 1, true), err)
 print("child: ok")
 ]])
-check.ok(sh("'" .. check.interpreter() .. "' '" .. work .. "/child.lua' '" .. work .. "' 2>'" ..
+check.ok(sh(check.interpreter() .. " '" .. work .. "/child.lua' '" .. work .. "' 2>'" ..
             work .. "/child.err'"), "child run: " .. check.read(work .. "/child.err"))
 check.ok(check.read(work .. "/child.err"):find("broken.lua", 1, true), "broken file reported")
 

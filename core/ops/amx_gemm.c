@@ -1,0 +1,167 @@
+/* amx_gemm.c: bf16 matrix product on AMX tiles with pre-packed weights.
+ *
+ * The kernel computes a 32x32 block of C in four 16x16 f32 accumulator tiles (tmm0-3)
+ * from two A tiles (tmm4-5: 16 rows x 32 bf16 of the activations) and two B tiles
+ * (tmm6-7: 32 k x 16 columns of the weights in VNNI pair order), i.e. four TDPBF16PS per
+ * four tile loads. Weights are packed once so that the B tiles of a 32-column block are
+ * contiguous along K. The loop nest keeps a block of weights (KB x NB, about 1 MiB) in L2
+ * and sweeps all rows over it; K beyond 2048 is split into k blocks whose partial sums
+ * are added in the output. Every kernel call stores its accumulators to a 32x32 scratch
+ * block and an AVX-512 epilogue adds bias / previous partial sums, applies the activation
+ * and writes only the valid rows and columns, so ragged M and N need no special cases.
+ */
+#include "ops_internal.h"
+#include "vecmath.h"
+#include "amx_tiles.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Largest k block (elements) and the L2 budget (bytes) for one weight block. */
+#define AMX_KB_MAX   2048
+#define AMX_L2_BLOCK (1u << 20)
+
+
+int amx_weights_pack(amx_weights *w, loom_dtype dt, const void *src, int64_t N, int64_t K, int64_t ld,
+                     loom_error *err)
+{
+    w->N = N;
+    w->K = K;
+    w->Np = ops_round_up(N, 32);
+    w->Kp = ops_round_up(K, 32);
+    size_t bytes = (size_t)w->Np * (size_t)w->Kp * 2;
+    w->data = loom_aligned_alloc(bytes ? bytes : 64);
+    if (!w->data) return loom_errorf(err, LOOM_ERR_NOMEM, "linear: cannot allocate %zu bytes for packed weights", bytes);
+    const size_t es = loom_dtype_size(dt);
+    const int64_t ks = w->Kp / 32;
+    float *row = malloc((size_t)(K > 0 ? K : 1) * sizeof(float));
+    if (!row) { loom_aligned_free(w->data); w->data = NULL; return loom_errorf(err, LOOM_ERR_NOMEM, "linear: out of memory"); }
+    for (int64_t n = 0; n < w->Np; n++) {
+        if (n < N) loom_convert_to_f32(dt, (const char *)src + (size_t)n * (size_t)ld * es, row, K);
+        int64_t nb = n / 32, t = (n % 32) / 16, c = n % 16;
+        for (int64_t s = 0; s < ks; s++) {
+            uint16_t *tile = w->data + ((nb * ks + s) * 2 + t) * 512;
+            for (int r = 0; r < 16; r++) {
+                for (int h = 0; h < 2; h++) {
+                    int64_t k = s * 32 + 2 * r + h;
+                    float v = (n < N && k < K) ? row[k] : 0.0f;
+                    tile[r * 32 + c * 2 + h] = loom_f32_to_bf16(v);
+                }
+            }
+        }
+    }
+    free(row);
+    return 0;
+}
+
+void amx_weights_free(amx_weights *w)
+{
+    loom_aligned_free(w->data);
+    w->data = NULL;
+}
+
+void amx_pack_rows(const float *x, int64_t r0, int64_t r1, int64_t K, int64_t ldx, uint16_t *a, int64_t Kp)
+{
+    for (int64_t m = r0; m < r1; m++) {
+        const float *xr = x + m * ldx;
+        uint16_t *ar = a + m * Kp;
+        int64_t k = 0;
+        for (; k + 32 <= K; k += 32)
+            vm_store_bf16x32(ar + k, _mm512_loadu_ps(xr + k), _mm512_loadu_ps(xr + k + 16));
+        for (; k < Kp; k += 16) {
+            __m512 v = k < K ? _mm512_maskz_loadu_ps(vm_tail(K - k), xr + k) : _mm512_setzero_ps();
+            vm_store_bf16x16(ar + k, v, 0xffff);
+        }
+    }
+}
+
+int amx_gemm_k_blocks(const amx_weights *w)
+{
+    return w->Kp <= AMX_KB_MAX ? 1 : (int)((w->Kp + AMX_KB_MAX - 1) / AMX_KB_MAX);
+}
+
+static inline void kernel_32x32(const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ksteps, float *tmp)
+{
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    const size_t sa = (size_t)lda * 2;
+    for (int64_t s = 0; s < ksteps; s++) {
+        _tile_loadd(4, a + s * 32, sa);
+        _tile_loadd(6, b + s * 1024, 64);
+        _tile_loadd(7, b + s * 1024 + 512, 64);
+        _tile_loadd(5, a + 16 * lda + s * 32, sa);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, tmp, 128);
+    _tile_stored(1, tmp + 16, 128);
+    _tile_stored(2, tmp + 512, 128);
+    _tile_stored(3, tmp + 528, 128);
+}
+
+static inline __m512 act_vec(__m512 v, loom_act act)
+{
+    if (act == LOOM_ACT_GELU_TANH) return vm_gelu_tanh(v);
+    if (act == LOOM_ACT_SILU) return vm_silu(v);
+    return v;
+}
+
+static void epilogue(const float *tmp, int rows, int cols, float *y, int64_t ldy, const float *bias, int first,
+                     int last, loom_act act, int accumulate)
+{
+    for (int h = 0; h < 2; h++) {
+        int c0 = h * 16;
+        if (c0 >= cols) break;
+        __mmask16 m = vm_tail(cols - c0);
+        __m512 b = first && bias ? _mm512_maskz_loadu_ps(m, bias + c0) : _mm512_setzero_ps();
+        loom_act fa = last ? act : LOOM_ACT_NONE;
+        for (int r = 0; r < rows; r++) {
+            __m512 v = _mm512_load_ps(tmp + r * 32 + c0);
+            float *yr = y + r * ldy + c0;
+            if (first) {
+                v = act_vec(_mm512_add_ps(v, b), fa);
+                if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, yr));
+            } else {
+                v = act_vec(_mm512_add_ps(v, _mm512_maskz_loadu_ps(m, yr)), fa);
+            }
+            _mm512_mask_storeu_ps(yr, m, v);
+        }
+    }
+}
+
+void amx_gemm_block(const amx_weights *w, const uint16_t *a, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                    const float *bias, float *y, int64_t ldy, loom_act act, int accumulate)
+{
+    if (m1 <= m0 || n1 <= n0) return;
+    amx_tiles_configure();
+    _Alignas(64) float tmp[32 * 32];
+    const int64_t Kp = w->Kp, ks_total = Kp / 32;
+    const int nkb = amx_gemm_k_blocks(w);
+    const int64_t KB = ops_round_up((Kp + nkb - 1) / nkb, 32);
+    int64_t NB = (int64_t)(AMX_L2_BLOCK / (2 * (size_t)KB)) / 32 * 32;
+    if (NB < 64) NB = 64;
+    for (int64_t nc = n0; nc < n1; nc += NB) {
+        int64_t nc1 = nc + NB < n1 ? nc + NB : n1;
+        for (int64_t kc = 0; kc < Kp; kc += KB) {
+            int64_t kl = kc + KB < Kp ? KB : Kp - kc;
+            int first = kc == 0, last = kc + kl >= Kp;
+            for (int64_t mb = m0; mb < m1; mb += 32) {
+                int rows = (int)(m1 - mb < 32 ? m1 - mb : 32);
+                const uint16_t *ab = a + mb * Kp + kc;
+                for (int64_t nb = nc; nb < nc1; nb += 32) {
+                    int cols = (int)(nc1 - nb < 32 ? nc1 - nb : 32);
+                    const uint16_t *bb = w->data + ((nb / 32) * ks_total + kc / 32) * 1024;
+                    kernel_32x32(ab, Kp, bb, kl / 32, tmp);
+                    epilogue(tmp, rows, cols, y + mb * ldy + nb, ldy, bias ? bias + nb : NULL, first, last, act,
+                             accumulate);
+                }
+            }
+        }
+    }
+    _tile_release();
+}
