@@ -8,7 +8,6 @@
 #include "loom/random.h"
 
 #include <math.h>
-#include <stdbool.h>
 
 void loom_mt19937_seed(loom_mt19937 *g, uint64_t seed)
 {
@@ -62,34 +61,44 @@ static double uniform53(loom_mt19937 *g)
     return (double)(x & ((1ull << 53) - 1)) * ldexp(1.0, -53);
 }
 
-void loom_randn(uint64_t seed, float *out, int64_t n)
+void loom_torch_generator_seed(loom_torch_generator *g, uint64_t seed)
 {
-    loom_mt19937 g;
-    loom_mt19937_seed(&g, seed);
+    loom_mt19937_seed(&g->mt, seed);
+    g->have_cached = false;
+    g->cached = 0.0;
+}
+
+void loom_randn_next(loom_torch_generator *g, float *out, int64_t n)
+{
     if (n >= 16) {
         for (int64_t i = 0; i < n; i++)
-            out[i] = uniform24(&g);
+            out[i] = uniform24(&g->mt);
         for (int64_t o = 0; o + 16 <= n; o += 16)
             normal_block16(out + o);
         if (n % 16 != 0) {
             for (int64_t i = n - 16; i < n; i++)
-                out[i] = uniform24(&g);
+                out[i] = uniform24(&g->mt);
             normal_block16(out + n - 16);
         }
         return;
     }
-    bool have_cached = false;
-    double cached = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (have_cached) {
-            out[i] = (float)cached;
-            have_cached = false;
+        if (g->have_cached) {
+            out[i] = (float)g->cached;
+            g->have_cached = false;
             continue;
         }
-        double u1 = uniform53(&g), u2 = uniform53(&g);
+        double u1 = uniform53(&g->mt), u2 = uniform53(&g->mt);
         double r = sqrt(-2.0 * log1p(-u2)), theta = 2.0 * M_PI * u1;
-        cached = r * sin(theta);
-        have_cached = true;
+        g->cached = r * sin(theta);
+        g->have_cached = true;
         out[i] = (float)(r * cos(theta));
     }
+}
+
+void loom_randn(uint64_t seed, float *out, int64_t n)
+{
+    loom_torch_generator g;
+    loom_torch_generator_seed(&g, seed);
+    loom_randn_next(&g, out, n);
 }
