@@ -48,12 +48,7 @@ static const loom_node_type image_nodes[] = {
 
 static int register_image(loom_registrar *reg, loom_error *err)
 {
-    for (size_t i = 0; i < LOOM_COUNT(image_nodes); i++) {
-        int rc = loom_register_node(reg, &image_nodes[i], err);
-        if (rc)
-            return rc;
-    }
-    return LOOM_OK;
+    return loom_register_nodes(reg, image_nodes, LOOM_COUNT(image_nodes), err);
 }
 
 LOOM_PLUGIN_DEFINE("loom.image", "0.1.0", register_image);

@@ -1,6 +1,8 @@
 /* video_nodes.c: the video plugin's node table: CreateVideo, SaveVideo, SaveWEBM, with
  * ComfyUI's names and inputs. CreateVideo lives here (it only pairs frames with a rate);
  * the writers are in save_video.c. */
+#include <libavutil/log.h>
+
 #include "loom/types.h"
 #include "output_pixels.h"
 #include "video_nodes.h"
@@ -71,12 +73,10 @@ static const loom_node_type video_nodes[] = {
 
 static int register_video(loom_registrar *reg, loom_error *err)
 {
-    for (size_t i = 0; i < LOOM_COUNT(video_nodes); i++) {
-        int rc = loom_register_node(reg, &video_nodes[i], err);
-        if (rc)
-            return rc;
-    }
-    return LOOM_OK;
+    /* libav's encoders log statistics to stderr at INFO; loom's progress lines are the
+     * user's view of a run, so only libav's errors get through. */
+    av_log_set_level(AV_LOG_ERROR);
+    return loom_register_nodes(reg, video_nodes, LOOM_COUNT(video_nodes), err);
 }
 
 LOOM_PLUGIN_DEFINE("loom.video", "0.1.0", register_video);
