@@ -87,7 +87,32 @@ static void pack_kv_task(void *ctx, int64_t h0, int64_t h1, int tid)
 
 /* ---- the per-block kernel --------------------------------------------------------- */
 
-static void attend_block(const att_ctx *a, int64_t h, int64_t i0, uint16_t *qb, float *sb, uint16_t *pb, float *ob)
+/* S[32 rows][32 keys] = Q K^T for one group of 32 keys (kb0: its first K^T tile). */
+static inline void qk_group(const uint16_t *qb, int64_t Dp, int64_t ds, const uint16_t *kb0, float *sg)
+{
+    const uint16_t *kb1 = kb0 + ds * 512;
+    const size_t qstride = (size_t)Dp * 2, sstride = ATT_BK * 4;
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t s = 0; s < ds; s++) {
+        _tile_loadd(4, qb + s * 32, qstride);
+        _tile_loadd(5, qb + 16 * Dp + s * 32, qstride);
+        _tile_loadd(6, kb0 + s * 512, 64);
+        _tile_loadd(7, kb1 + s * 512, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, sg, sstride);
+    _tile_stored(1, sg + 16, sstride);
+    _tile_stored(2, sg + 16 * ATT_BK, sstride);
+    _tile_stored(3, sg + 16 * ATT_BK + 16, sstride);
+}
+
+static void attend_block(const att_ctx *a, int64_t h, int64_t i0, uint16_t *qb, float *sbuf, uint16_t *pb, float *ob)
 {
     const loom_attention_params *p = a->p;
     const int64_t D = a->D, Dp = a->Dp, ds = Dp / 32, dg = Dp / 16, Skp = a->Skp;
@@ -108,34 +133,26 @@ static void attend_block(const att_ctx *a, int64_t h, int64_t i0, uint16_t *qb, 
         lrow[r] = 0.0f;
     }
     memset(ob, 0, sizeof(float) * ATT_BQ * (size_t)Dp);
-    const size_t qstride = (size_t)Dp * 2, sstride = ATT_BK * 4, pstride = ATT_BK * 2, ostride = (size_t)Dp * 4;
+    const size_t pstride = ATT_BK * 2, ostride = (size_t)Dp * 4;
+    const int64_t nblk = (p->sk + ATT_BK - 1) / ATT_BK;
 
-    for (int64_t k0 = 0; k0 < p->sk; k0 += ATT_BK) {
+    /* Software pipeline: the tile unit computes S of the next key block (into the other S
+     * buffer) while the vector unit runs the softmax of this one; the tile instructions are
+     * spread between softmax rows so both streams stay in the out-of-order window. */
+    {
+        const int64_t g0 = (p->sk < ATT_BK ? p->sk + 31 : ATT_BK + 31) / 32;
+        for (int64_t g = 0; g < g0; g++) qk_group(qb, Dp, ds, kp + (2 * g * ds) * 512, sbuf + g * 32);
+    }
+    for (int64_t b = 0; b < nblk; b++) {
+        const int64_t k0 = b * ATT_BK;
         const int64_t kn = p->sk - k0 < ATT_BK ? p->sk - k0 : ATT_BK;   /* valid keys here */
         const int64_t kgroups = (kn + 31) / 32;
-        /* S = Q K^T for 32 keys at a time */
-        for (int64_t g = 0; g < kgroups; g++) {
-            const uint16_t *kb0 = kp + ((k0 / 16 + 2 * g) * ds) * 512, *kb1 = kb0 + ds * 512;
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-            for (int64_t s = 0; s < ds; s++) {
-                _tile_loadd(4, qb + s * 32, qstride);
-                _tile_loadd(5, qb + 16 * Dp + s * 32, qstride);
-                _tile_loadd(6, kb0 + s * 512, 64);
-                _tile_loadd(7, kb1 + s * 512, 64);
-                _tile_dpbf16ps(0, 4, 6);
-                _tile_dpbf16ps(1, 4, 7);
-                _tile_dpbf16ps(2, 5, 6);
-                _tile_dpbf16ps(3, 5, 7);
-            }
-            float *sg = sb + g * 32;
-            _tile_stored(0, sg, sstride);
-            _tile_stored(1, sg + 16, sstride);
-            _tile_stored(2, sg + 16 * ATT_BK, sstride);
-            _tile_stored(3, sg + 16 * ATT_BK + 16, sstride);
-        }
+        float *sb = sbuf + (b & 1) * ATT_BQ * ATT_BK;
+        float *sn = sbuf + ((b + 1) & 1) * ATT_BQ * ATT_BK;
+        const int64_t k0n = k0 + ATT_BK;
+        const int64_t gn = b + 1 < nblk ? ((p->sk - k0n < ATT_BK ? p->sk - k0n : ATT_BK) + 31) / 32 : 0;
+        const int64_t every = gn ? (rows + gn - 1) / gn : 1;   /* softmax rows per next-block group */
+        int64_t issued = 0;
         /* online softmax over this block, row by row (scores in the log2 domain) */
         const int64_t nvec = kgroups * 2;
         const int plain = !p->bias && !p->rel_bias && !p->key_mask && kn == kgroups * 32 && a->c > 0;
@@ -188,15 +205,20 @@ static void attend_block(const att_ctx *a, int64_t h, int64_t i0, uint16_t *qb, 
             for (int64_t v = 0; v < nvec; v += 2) {
                 __m512 e0 = vm_exp2_bf(_mm512_fmsub_ps(_mm512_load_ps(sr + v * 16), cm, mv));
                 __m512 e1 = vm_exp2_bf(_mm512_fmsub_ps(_mm512_load_ps(sr + v * 16 + 16), cm, mv));
-                __m512bh b = _mm512_cvtne2ps_pbh(e1, e0);
-                _mm512_store_si512((void *)(pr + v * 16), (__m512i)b);
+                __m512bh pbh = _mm512_cvtne2ps_pbh(e1, e0);
+                _mm512_store_si512((void *)(pr + v * 16), (__m512i)pbh);
                 /* sum the rounded values: widen bf16 back to f32 by shifting */
-                __m512i bi = (__m512i)b;
+                __m512i bi = (__m512i)pbh;
                 sum0 = _mm512_add_ps(sum0, _mm512_castsi512_ps(_mm512_slli_epi32(bi, 16)));
                 sum1 = _mm512_add_ps(sum1, _mm512_castsi512_ps(_mm512_and_si512(bi, hi_mask)));
             }
             lrow[r] = lrow[r] * al + vm_hsum(_mm512_add_ps(sum0, sum1));
+            if (issued < gn && (r + 1) % every == 0) {
+                qk_group(qb, Dp, ds, kp + ((k0n / 16 + 2 * issued) * ds) * 512, sn + issued * 32);
+                issued++;
+            }
         }
+        for (; issued < gn; issued++) qk_group(qb, Dp, ds, kp + ((k0n / 16 + 2 * issued) * ds) * 512, sn + issued * 32);
         for (int64_t r = rows; r < ATT_BQ; r++) memset(pb + r * ATT_BK, 0, ATT_BK * 2);
         if (kgroups * 32 < ATT_BK)       /* keys past the last group: P must be 0 there */
             for (int64_t r = 0; r < rows; r++) memset(pb + r * ATT_BK + kgroups * 32, 0, (size_t)(ATT_BK - kgroups * 32) * 2);
@@ -249,14 +271,14 @@ static void attend_task(void *ctx, int64_t t0, int64_t t1, int tid)
     att_ctx *a = ctx;
     (void)tid;
     const int64_t Dp = a->Dp;
-    /* per-thread tiles: Q (bf16), S (f32), P (bf16), O (f32) */
-    size_t need = (size_t)ATT_BQ * Dp * 2 + (size_t)ATT_BQ * ATT_BK * 4 + (size_t)ATT_BQ * ATT_BK * 2 +
+    /* per-thread tiles: Q (bf16), S (f32, two buffers), P (bf16), O (f32) */
+    size_t need = (size_t)ATT_BQ * Dp * 2 + 2 * (size_t)ATT_BQ * ATT_BK * 4 + (size_t)ATT_BQ * ATT_BK * 2 +
                   (size_t)ATT_BQ * Dp * 4 + 256;
     unsigned char *buf = ops_scratch(2, need);
     if (!buf) return;
     uint16_t *qb = (uint16_t *)buf;
     float *sb = (float *)(buf + (size_t)ATT_BQ * Dp * 2);
-    uint16_t *pb = (uint16_t *)((unsigned char *)sb + (size_t)ATT_BQ * ATT_BK * 4);
+    uint16_t *pb = (uint16_t *)((unsigned char *)sb + 2 * (size_t)ATT_BQ * ATT_BK * 4);
     float *ob = (float *)((unsigned char *)pb + (size_t)ATT_BQ * ATT_BK * 2);
     amx_tiles_configure();
     for (int64_t t = t0; t < t1; t++) {

@@ -19,6 +19,9 @@ int   onednn_linear_forward(void *st, const float *x, int64_t M, int64_t ldx, fl
 void  onednn_linear_free(void *st);
 #endif
 
+/* Products smaller than this (about 10-40 us of work) run on the calling thread. */
+#define LINEAR_SERIAL_FLOPS 8e6
+
 struct loom_linear {
     int64_t        N, K;
     loom_backend   backend;
@@ -149,9 +152,7 @@ static void pack_rows_task(void *p, int64_t b, int64_t e, int tid)
 {
     fwd_ctx *c = p;
     (void)tid;
-    int64_t r1 = e < c->M ? e : c->M;
-    if (b < r1) amx_pack_rows(c->x, b, r1, c->l->K, c->ldx, c->a, c->l->amx.Kp);
-    for (int64_t r = b > c->M ? b : c->M; r < e; r++) memset(c->a + r * c->l->amx.Kp, 0, (size_t)c->l->amx.Kp * 2);
+    amx_pack_rows(c->x, b, e, c->M, c->l->K, c->ldx, c->a, c->l->amx.Kp);
 }
 
 static void amx_task(void *p, int64_t b, int64_t e, int tid)
@@ -236,12 +237,20 @@ int loom_linear_forward_ex(loom_linear *l, const float *x, int64_t M, int64_t ld
     int64_t nblocks = (l->N + 31) / 32, mblocks = (M + 31) / 32;
     c.split_n = nblocks >= 2 * T || nblocks >= mblocks;
 
+    /* Below this many flops, waking the pool costs more than it saves (on a busy machine
+     * a sleeping worker can take a millisecond to be scheduled). */
+    const int serial = 2.0 * (double)M * (double)l->N * (double)l->K < LINEAR_SERIAL_FLOPS;
     if (l->backend == LOOM_BACKEND_AMX) {
         int64_t Mp = mblocks * 32;
         c.a = ops_scratch(0, (size_t)Mp * (size_t)l->amx.Kp * 2);
         if (!c.a) return LOOM_ERR_NOMEM;
-        loom_parallel_for_grain(Mp, 32, pack_rows_task, &c);
-        loom_parallel_for(c.split_n ? nblocks : mblocks, amx_task, &c);
+        if (serial) {
+            pack_rows_task(&c, 0, Mp, 0);
+            amx_task(&c, 0, c.split_n ? nblocks : mblocks, 0);
+        } else {
+            loom_parallel_for_grain(Mp, 32, pack_rows_task, &c);
+            loom_parallel_for(c.split_n ? nblocks : mblocks, amx_task, &c);
+        }
         return 0;
     }
 #if defined(LOOM_HAVE_DNNL)
@@ -256,9 +265,11 @@ int loom_linear_forward_ex(loom_linear *l, const float *x, int64_t M, int64_t ld
         if (!xr) return LOOM_ERR_NOMEM;
         c.xin = xr;
         c.ldxin = l->K;
-        loom_parallel_for(M, round_rows_task, &c);
+        if (serial) round_rows_task(&c, 0, M, 0);
+        else loom_parallel_for(M, round_rows_task, &c);
     }
-    loom_parallel_for(c.split_n ? nblocks : mblocks, blas_task, &c);
+    if (serial) blas_task(&c, 0, c.split_n ? nblocks : mblocks, 0);
+    else loom_parallel_for(c.split_n ? nblocks : mblocks, blas_task, &c);
     return 0;
 }
 

@@ -26,9 +26,11 @@ typedef struct amx_weights {
 int  amx_weights_pack(amx_weights *w, loom_dtype dt, const void *src, int64_t N, int64_t K, int64_t ld,
                       loom_error *err);
 void amx_weights_free(amx_weights *w);
-/* Rows [r0, r1) of x (f32, rows ldx apart, K wide) into bf16 rows of a (Kp wide), zero
- * padded from K to Kp. */
-void amx_pack_rows(const float *x, int64_t r0, int64_t r1, int64_t K, int64_t ldx, uint16_t *a, int64_t Kp);
+/* Rows [r0, r1) of x (f32, rows ldx apart, K wide) into the blocked bf16 A layout:
+ * per 32-row block and 32-deep k step one 32x32 tile pair (1 KiB each half), zero padded
+ * from K to Kp; rows >= M are zeroed. a holds round_up(M, 32) x Kp values. */
+void amx_pack_rows(const float *x, int64_t r0, int64_t r1, int64_t M, int64_t K, int64_t ldx, uint16_t *a,
+                   int64_t Kp);
 /* Single-threaded: y[m0:m1, n0:n1] (=|+=) a[m0:m1, :] . W^T + bias, then act. m0 is a
  * multiple of 32 and a holds rows up to round_up(m1, 32); n0 a multiple of 32; n1 <= N.
  * When accumulate is set together with act, K must fit one k block (the driver checks). */

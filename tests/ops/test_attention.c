@@ -11,7 +11,7 @@
  * 128, 384), q/k/v as strided slices of one fused qkv buffer, umT5's scale 1 with
  * relative-position bias and a key padding mask, a dense bias, and fully masked keys.
  */
-#include "check.h"
+#include "ops_test.h"
 #include "loom/ops.h"
 #include "loom/threads.h"
 
@@ -61,7 +61,7 @@ static int run(const acase *c, loom_precision prec)
     p.scale = c->scale; p.rel_bias = rel; p.bias = dense; p.key_mask = mask; p.precision = prec;
     loom_error err = {0};
     int rc = loom_attention(&p, &err);
-    CHECK(rc == 0, "%s: %s", c->name, err.msg);
+    CHECK_MSG(rc == 0, "%s: %s", c->name, err.msg);
 
     const int64_t qs = c->fused ? st : HD, ks = c->fused ? st : HD;
     double scale = c->scale != 0 ? c->scale : 1.0 / sqrt((double)c->d);
@@ -101,7 +101,7 @@ static int run(const acase *c, loom_precision prec)
     double atol = bf16 ? vmax * (smax / 128 + 1.0 / 256 + 1.0 / 512) + 1e-5 : 2e-5 * vmax * (1 + smax);
     double e = err_ratio(out, ref, c->sq * HD, atol, 0, NULL);
     double rl = rel_l2(out, ref, c->sq * HD);
-    CHECK(e <= 1.0 && (c->allmask || rl <= (bf16 ? 6e-3 : 1e-5)),
+    CHECK_MSG(e <= 1.0 && (c->allmask || rl <= (bf16 ? 6e-3 : 1e-5)),
           "%s (%s): worst error %.3g of bound %.3g, rel_l2 %.3g", c->name, bf16 ? "bf16" : "f32", e, atol, rl);
     printf("  %-44s %-4s max err %.2e (bound %.2e), rel_l2 %.2e\n", c->name, bf16 ? "bf16" : "f32", e * atol, atol, rl);
     free(qkv); free(kvb); free(rel); free(dense); free(mask); free(out); free(ref); free(s);
@@ -133,10 +133,10 @@ int main(void)
     /* argument checks */
     loom_attention_params p = {0};
     loom_error err = {0};
-    CHECK(loom_attention(&p, &err) == LOOM_ERR_INVALID, "missing pointers rejected");
+    CHECK_MSG(loom_attention(&p, &err) == LOOM_ERR_INVALID, "missing pointers rejected");
     float dummy[4];
     p.q = p.k = p.v = dummy; p.out = dummy; p.sq = 1; p.sk = 1; p.heads = 2; p.head_dim = 2; p.q_stride = 3;
-    CHECK(loom_attention(&p, &err) == LOOM_ERR_INVALID, "short stride rejected: %s", err.msg);
+    CHECK_MSG(loom_attention(&p, &err) == LOOM_ERR_INVALID, "short stride rejected: %s", err.msg);
     printf("argument checks: missing pointers and short strides rejected\n");
-    return check_exit("test_attention");
+    return check_summary("test_attention");
 }

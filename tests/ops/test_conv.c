@@ -8,7 +8,7 @@
  * Wan's downsample (pad right/bottom 1, stride 2, per frame), time_conv (3,1,1) stride 2
  * with no padding, 1x1x1 with odd channel counts, and a width that is not a multiple of 32.
  */
-#include "check.h"
+#include "ops_test.h"
 #include "loom/ops.h"
 
 #include <string.h>
@@ -33,7 +33,7 @@ static void run(const ccase *cc, loom_backend be)
     loom_conv_params p = cc->p;
     p.backend = be;
     loom_conv *c = loom_conv_new(w, b, &p, &err);
-    CHECK(c != NULL, "%s: %s", cc->name, err.msg);
+    CHECK_MSG(c != NULL, "%s: %s", cc->name, err.msg);
     if (!c) return;
     int64_t To, Ho, Wo;
     loom_conv_out_shape(c, cc->T, cc->H, cc->W, &To, &Ho, &Wo);
@@ -41,7 +41,7 @@ static void run(const ccase *cc, loom_backend be)
     float *x = malloc(sizeof(float) * (size_t)nx), *y = malloc(sizeof(float) * (size_t)(cc->O * P));
     rng_fill(x, nx, 1.0f);
     int rc = loom_conv_forward(c, x, cc->T, cc->H, cc->W, y, cc->act, &err);
-    CHECK(rc == 0, "%s: forward: %s", cc->name, err.msg);
+    CHECK_MSG(rc == 0, "%s: forward: %s", cc->name, err.msg);
     int bf16 = be == LOOM_BACKEND_AMX && (loom_cpu_features() & LOOM_CPU_AMX_BF16);
     const float *wf = w->data;
     int st = p.stride[0] ? p.stride[0] : 1, sh = p.stride[1] ? p.stride[1] : 1, sw = p.stride[2] ? p.stride[2] : 1;
@@ -69,7 +69,7 @@ static void run(const ccase *cc, loom_backend be)
                     double e = fabs(got - s) / (tol * a + 1e-5);
                     if (!(e <= worst)) worst = e;
                 }
-    CHECK(worst <= 1.0, "%s (%s): worst error %.3g of bound", cc->name, loom_backend_name(be), worst);
+    CHECK_MSG(worst <= 1.0, "%s (%s): worst error %.3g of bound", cc->name, loom_backend_name(be), worst);
     printf("  %-46s %-8s out %lldx%lldx%lldx%lld  worst %.3f of bound\n", cc->name, bf16 ? "amx bf16" : "f32",
            (long long)cc->O, (long long)To, (long long)Ho, (long long)Wo, worst);
     free(x); free(y);
@@ -98,7 +98,7 @@ int main(void)
     loom_tensor *w = loom_tensor_new(LOOM_F32, 5, ws, &err);
     loom_conv *c = loom_conv_new(w, NULL, NULL, &err);
     float x[8] = {0}, y[8];
-    CHECK(loom_conv_forward(c, x, 1, 2, 2, y, LOOM_ACT_NONE, &err) == LOOM_ERR_INVALID, "small input rejected");
+    CHECK_MSG(loom_conv_forward(c, x, 1, 2, 2, y, LOOM_ACT_NONE, &err) == LOOM_ERR_INVALID, "small input rejected");
     printf("an input smaller than the kernel is rejected: %s\n", err.msg);
     loom_conv_free(c);
     loom_tensor_unref(w);
@@ -110,7 +110,7 @@ int main(void)
     for (int pl = 0; pl < 2; pl++)
         for (int h = 0; h < 6; h++)
             for (int ww = 0; ww < 10; ww++) ok &= v[(pl * 6 + h) * 10 + ww] == u[(pl * 3 + h / 2) * 5 + ww / 2];
-    CHECK(ok, "nearest upsample");
+    CHECK_MSG(ok, "nearest upsample");
     printf("nearest x2 upsample: exact\n");
-    return check_exit("test_conv");
+    return check_summary("test_conv");
 }

@@ -9,7 +9,7 @@
  * Activations are applied to the reference in double; the fused epilogue is checked to
  * the same bound plus 1e-5 absolute (the vector exp is accurate to ~2 ulp).
  */
-#include "check.h"
+#include "ops_test.h"
 #include "loom/ops.h"
 #include "loom/threads.h"
 
@@ -36,7 +36,7 @@ static int run_case(loom_backend be, loom_precision prec, loom_dtype wdt, int64_
     if (b) rng_fill(b->data, N, 0.5f);
     loom_linear_opts o = {be, prec};
     loom_linear *l = loom_linear_new_ex(wc, b, &o, &err);
-    CHECK(l != NULL, "linear_new: %s", err.msg);
+    CHECK_MSG(l != NULL, "linear_new: %s", err.msg);
     if (!l) return 0;
     int bf16 = loom_linear_backend(l) == LOOM_BACKEND_AMX || loom_linear_backend(l) == LOOM_BACKEND_ONEDNN ||
                prec == LOOM_PREC_BF16;
@@ -64,7 +64,7 @@ static int run_case(loom_backend be, loom_precision prec, loom_dtype wdt, int64_
             S[m * N + n] = a + 1e-30;
         }
     int rc = loom_linear_forward_ex(l, x, M, ldx, y, ldy, act, accumulate ? LOOM_LINEAR_ACCUMULATE : 0);
-    CHECK(rc == 0, "forward rc %d", rc);
+    CHECK_MSG(rc == 0, "forward rc %d", rc);
     /* inputs were bf16-rounded in the reference too when bf16, so only accumulation and
      * the (exact-input) product remain: use the bf16 bound anyway for safety */
     double tol = (bf16 ? 1.0 / 256 : 0) + (double)K * 1.2e-7 + 1e-6;
@@ -78,7 +78,7 @@ static int run_case(loom_backend be, loom_precision prec, loom_dtype wdt, int64_
             yc[m * N + n] = y[m * ldy + n];
         }
     double rl = rel_l2(yc, ref, M * N);
-    CHECK(worst <= 1.0 && rl <= (bf16 ? 4e-3 : 1e-6),
+    CHECK_MSG(worst <= 1.0 && rl <= (bf16 ? 4e-3 : 1e-6),
           "%s prec %d w %s M=%lld N=%lld K=%lld bias %d act %d acc %d: worst %.3g of bound at %lld (y %g ref %g), rel_l2 %.3g",
           loom_backend_name(loom_linear_backend(l)), prec, loom_dtype_name(wdt), (long long)M, (long long)N, (long long)K,
           with_bias, act, accumulate, worst, (long long)wi, (double)yc[wi], ref[wi], rl);
@@ -107,7 +107,7 @@ static void gemm_case(int ta, int tb, int64_t M, int64_t N, int64_t K)
     loom_gemm_f32(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 2.0f, C, ldc);
     for (int64_t m = 0; m < M; m++) for (int64_t n = 0; n < N; n++) got[m * N + n] = C[m * ldc + n];
     double e = err_ratio(got, ref, M * N, 1e-4, 1e-4, NULL);
-    CHECK(e <= 1.0, "gemm_f32 ta %d tb %d %lldx%lldx%lld: error %.3g of bound", ta, tb, (long long)M, (long long)N,
+    CHECK_MSG(e <= 1.0, "gemm_f32 ta %d tb %d %lldx%lldx%lld: error %.3g of bound", ta, tb, (long long)M, (long long)N,
           (long long)K, e);
     free(A); free(B); free(C); free(ref); free(got);
 }
@@ -151,5 +151,5 @@ int main(void)
     gemm_case(0, 1, 300, 64, 70);
     gemm_case(1, 1, 5, 7, 3);
     printf("loom_gemm_f32: 4 transpose combinations, strided, alpha/beta within 1e-4\n");
-    return check_exit("test_linear");
+    return check_summary("test_linear");
 }

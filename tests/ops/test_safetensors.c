@@ -5,7 +5,7 @@
  * LOOM_ERR_INVALID / LOOM_ERR_UNSUPPORTED and a message that names the file and (for
  * tensor-level problems) the tensor, plus the phrase that says what is wrong.
  */
-#include "check.h"
+#include "ops_test.h"
 #include "loom/safetensors.h"
 
 #include <stdlib.h>
@@ -31,12 +31,12 @@ static void expect_reject(const char *what, const unsigned char *buf, size_t siz
     loom_safetensors *st = NULL;
     loom_error err = {0};
     int rc = loom_safetensors_open_memory(buf, size, "bad.safetensors", &st, &err);
-    CHECK(rc != 0 && st == NULL, "%s: accepted", what);
+    CHECK_MSG(rc != 0 && st == NULL, "%s: accepted", what);
     if (rc == 0) { loom_safetensors_close(st); return; }
-    CHECK(rc == LOOM_ERR_INVALID || rc == LOOM_ERR_UNSUPPORTED, "%s: code %d", what, rc);
-    CHECK(strstr(err.msg, "bad.safetensors") != NULL, "%s: message lacks the file name: %s", what, err.msg);
-    CHECK(strstr(err.msg, phrase) != NULL, "%s: message lacks '%s': %s", what, phrase, err.msg);
-    if (tensor) CHECK(strstr(err.msg, tensor) != NULL, "%s: message lacks tensor '%s': %s", what, tensor, err.msg);
+    CHECK_MSG(rc == LOOM_ERR_INVALID || rc == LOOM_ERR_UNSUPPORTED, "%s: code %d", what, rc);
+    CHECK_MSG(strstr(err.msg, "bad.safetensors") != NULL, "%s: message lacks the file name: %s", what, err.msg);
+    CHECK_MSG(strstr(err.msg, phrase) != NULL, "%s: message lacks '%s': %s", what, phrase, err.msg);
+    if (tensor) CHECK_MSG(strstr(err.msg, tensor) != NULL, "%s: message lacks tensor '%s': %s", what, tensor, err.msg);
     printf("  rejected %-34s -> %s\n", what, err.msg);
 }
 
@@ -73,25 +73,25 @@ int main(void)
     loom_tensor *ts_all[] = {ta, tb, tc, te, tf, ts};
     const char *meta[] = {"format", "pt", "note", "line\nbreak", NULL};
     int rc = loom_safetensors_write(path, 6, names, ts_all, meta, &err);
-    CHECK(rc == 0, "write: %s", err.msg);
+    CHECK_MSG(rc == 0, "write: %s", err.msg);
     loom_safetensors *st = NULL;
     rc = loom_safetensors_open(path, &st, &err);
-    CHECK(rc == 0, "open: %s", err.msg);
+    CHECK_MSG(rc == 0, "open: %s", err.msg);
     if (rc == 0) {
-        CHECK(loom_safetensors_count(st) == 6, "count");
-        for (int i = 0; i < 6; i++) CHECK(strcmp(loom_safetensors_name(st, (size_t)i), names[i]) == 0, "order %d", i);
-        CHECK(strcmp(loom_safetensors_metadata(st, "format"), "pt") == 0, "metadata format");
-        CHECK(strcmp(loom_safetensors_metadata(st, "note"), "line\nbreak") == 0, "metadata escape");
-        CHECK(loom_safetensors_metadata(st, "absent") == NULL, "absent metadata");
-        CHECK(loom_safetensors_get(st, "nope") == NULL, "absent tensor");
-        CHECK(!loom_safetensors_require(st, "nope", &err) && err.code == LOOM_ERR_NOT_FOUND &&
+        CHECK_MSG(loom_safetensors_count(st) == 6, "count");
+        for (int i = 0; i < 6; i++) CHECK_MSG(strcmp(loom_safetensors_name(st, (size_t)i), names[i]) == 0, "order %d", i);
+        CHECK_MSG(strcmp(loom_safetensors_metadata(st, "format"), "pt") == 0, "metadata format");
+        CHECK_MSG(strcmp(loom_safetensors_metadata(st, "note"), "line\nbreak") == 0, "metadata escape");
+        CHECK_MSG(loom_safetensors_metadata(st, "absent") == NULL, "absent metadata");
+        CHECK_MSG(loom_safetensors_get(st, "nope") == NULL, "absent tensor");
+        CHECK_MSG(!loom_safetensors_require(st, "nope", &err) && err.code == LOOM_ERR_NOT_FOUND &&
               strstr(err.msg, "nope"), "require names the missing tensor");
         loom_tensor *got[6];
         for (int i = 0; i < 6; i++) got[i] = loom_safetensors_get(st, names[i]);
         loom_safetensors_close(st);   /* views must stay valid */
         for (int i = 0; i < 6; i++) {
-            CHECK(got[i] && loom_tensor_same_shape(got[i], ts_all[i]), "shape/dtype of %s", names[i]);
-            if (got[i]) CHECK(memcmp(got[i]->data, ts_all[i]->data, loom_tensor_nbytes(ts_all[i])) == 0,
+            CHECK_MSG(got[i] && loom_tensor_same_shape(got[i], ts_all[i]), "shape/dtype of %s", names[i]);
+            if (got[i]) CHECK_MSG(memcmp(got[i]->data, ts_all[i]->data, loom_tensor_nbytes(ts_all[i])) == 0,
                               "bytes of %s", names[i]);
         }
         for (int i = 0; i < 6; i++) loom_tensor_unref(got[i]);
@@ -101,28 +101,28 @@ int main(void)
     /* the data block is 64-byte aligned in files we write */
     FILE *f = fopen(path, "rb");
     unsigned char l8[8];
-    CHECK(f && fread(l8, 1, 8, f) == 8, "read back length");
+    CHECK_MSG(f && fread(l8, 1, 8, f) == 8, "read back length");
     if (f) fclose(f);
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = (hl << 8) | l8[i];
-    CHECK((8 + hl) % 64 == 0, "data block aligned (header %llu)", (unsigned long long)hl);
+    CHECK_MSG((8 + hl) % 64 == 0, "data block aligned (header %llu)", (unsigned long long)hl);
     /* atomic overwrite leaves no temp files and replaces the content */
     loom_tensor *one[] = {ta};
     const char *one_name[] = {"only"};
-    CHECK(loom_safetensors_write(path, 1, one_name, one, NULL, &err) == 0, "overwrite");
-    CHECK(loom_safetensors_open(path, &st, &err) == 0 && loom_safetensors_count(st) == 1, "overwritten content");
+    CHECK_MSG(loom_safetensors_write(path, 1, one_name, one, NULL, &err) == 0, "overwrite");
+    CHECK_MSG(loom_safetensors_open(path, &st, &err) == 0 && loom_safetensors_count(st) == 1, "overwritten content");
     loom_safetensors_close(st);
     const char *dup_names[] = {"x", "x"};
     loom_tensor *dup_t[] = {ta, tb};
-    CHECK(loom_safetensors_write(path, 2, dup_names, dup_t, NULL, &err) == LOOM_ERR_INVALID, "duplicate names refused");
-    CHECK(loom_safetensors_open(path, &st, &err) == 0 && loom_safetensors_count(st) == 1, "failed write left file intact");
+    CHECK_MSG(loom_safetensors_write(path, 2, dup_names, dup_t, NULL, &err) == LOOM_ERR_INVALID, "duplicate names refused");
+    CHECK_MSG(loom_safetensors_open(path, &st, &err) == 0 && loom_safetensors_count(st) == 1, "failed write left file intact");
     loom_safetensors_close(st);
     char badpath[600];
     snprintf(badpath, sizeof badpath, "%s/no/such/dir/x.safetensors", tmp && *tmp ? tmp : "/tmp");
-    CHECK(loom_safetensors_write(badpath, 1, one_name, one, NULL, &err) == LOOM_ERR_IO && strstr(err.msg, badpath),
+    CHECK_MSG(loom_safetensors_write(badpath, 1, one_name, one, NULL, &err) == LOOM_ERR_IO && strstr(err.msg, badpath),
           "write into missing dir: %s", err.msg);
     unlink(path);
-    CHECK(loom_safetensors_open(path, &st, &err) == LOOM_ERR_NOT_FOUND && strstr(err.msg, path), "missing file");
+    CHECK_MSG(loom_safetensors_open(path, &st, &err) == LOOM_ERR_NOT_FOUND && strstr(err.msg, path), "missing file");
     printf("atomic overwrite, aligned data block, refused writes leave the old file, missing file named\n");
     for (int i = 0; i < 6; i++) loom_tensor_unref(ts_all[i]);
 
@@ -180,18 +180,18 @@ int main(void)
     b = image("{\"w\":{\"dtype\":\"U8\",\"extra\":{\"a\":[1,-2.5e3,true,null]},\"shape\":[2],\"data_offsets\":[2,4]}}   ",
               8, &size);
     rc = loom_safetensors_open_memory(b, size, "ok.safetensors", &st, &err);
-    CHECK(rc == 0, "unknown keys / padding / gap accepted: %s", err.msg);
+    CHECK_MSG(rc == 0, "unknown keys / padding / gap accepted: %s", err.msg);
     if (rc == 0) {
         loom_tensor *w = loom_safetensors_get(st, "w");
-        CHECK(w && ((uint8_t *)w->data)[0] == 2 && ((uint8_t *)w->data)[1] == 3, "offset honoured");
+        CHECK_MSG(w && ((uint8_t *)w->data)[0] == 2 && ((uint8_t *)w->data)[1] == 3, "offset honoured");
         loom_safetensors_close(st);
         loom_tensor_unref(w);
     }
     free(b);
     b = image("{}", 0, &size);
-    CHECK(loom_safetensors_open_memory(b, size, "e", &st, &err) == 0 && loom_safetensors_count(st) == 0, "empty file");
+    CHECK_MSG(loom_safetensors_open_memory(b, size, "e", &st, &err) == 0 && loom_safetensors_count(st) == 0, "empty file");
     loom_safetensors_close(st);
     free(b);
     printf("accepted: unknown fields, trailing spaces, gaps between tensors, zero tensors\n");
-    return check_exit("test_safetensors");
+    return check_summary("test_safetensors");
 }

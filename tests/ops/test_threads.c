@@ -1,6 +1,6 @@
 /* test_threads.c: the pool covers every index exactly once, nested regions run inline,
  * the grain is honoured, and changing the thread count takes effect. */
-#include "check.h"
+#include "ops_test.h"
 #include "loom/threads.h"
 
 #include <string.h>
@@ -18,13 +18,13 @@ static void mark(void *ctx, int64_t b, int64_t e, int tid)
 static void nested(void *ctx, int64_t b, int64_t e, int tid)
 {
     (void)ctx;
-    CHECK(loom_threads_in_parallel(), "inside a region");
+    CHECK_MSG(loom_threads_in_parallel(), "inside a region");
     for (int64_t i = b; i < e; i++) {
         int inner_tid = -1;
         loom_parallel_for(1, mark, NULL);  /* marks hits[0] */
         (void)inner_tid;
     }
-    CHECK(loom_thread_id() == tid, "thread id");
+    CHECK_MSG(loom_thread_id() == tid, "thread id");
 }
 
 static int64_t grain_bad;
@@ -44,23 +44,23 @@ int main(void)
         loom_parallel_for(n, mark, NULL);
         int ok = 1;
         for (int64_t i = 0; i < n; i++) ok &= hits[i] == 1;
-        CHECK(ok, "round %d n %lld: an index was missed or repeated", round, (long long)n);
+        CHECK_MSG(ok, "round %d n %lld: an index was missed or repeated", round, (long long)n);
         if (!ok) break;
     }
     printf("2000 regions of 1..99999 items: every index exactly once\n");
     memset(hits, 0, sizeof hits);
     loom_parallel_for(10, nested, NULL);
-    CHECK(hits[0] == 10, "nested regions ran inline (%d)", hits[0]);
+    CHECK_MSG(hits[0] == 10, "nested regions ran inline (%d)", hits[0]);
     printf("nested regions run inline on the calling thread\n");
     int64_t n = 1000;
     loom_parallel_for_grain(n, 64, grain_check, &n);
-    CHECK(grain_bad == 0, "grain");
+    CHECK_MSG(grain_bad == 0, "grain");
     printf("grain 64 honoured\n");
     loom_threads_set_count(1);
     max_tid = 0;
     loom_parallel_for(1000, mark, NULL);
-    CHECK(loom_threads_count() == 1 && max_tid == 0, "set_count(1) runs on the caller");
+    CHECK_MSG(loom_threads_count() == 1 && max_tid == 0, "set_count(1) runs on the caller");
     loom_threads_set_count(0);
     printf("set_count(1) serialises; set_count(0) restores %d\n", loom_threads_count());
-    return check_exit("test_threads");
+    return check_summary("test_threads");
 }

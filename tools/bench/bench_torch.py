@@ -6,7 +6,7 @@ so both sides see the same machine state; it reports the median of per-pair rati
 protocol is line based on stdin/stdout:
 
   ready <torch version>          first line when torch imports (else: notorch <reason>)
-  threads <n>                -> ok            torch.set_num_threads(n)
+  threads <n>                -> ok            torch.set_num_threads(n), OpenBLAS too
   linear <f32|bf16> M K N    -> ok            F.linear(x[M,K], w[N,K])
   attn <f32|bf16> Sq Sk H D  -> ok            softmax(q k^T / sqrt(D)) v, per head
   run <reps> [cpu]           -> <seconds per call, mean of reps>  (cpu: thread CPU time)
@@ -14,8 +14,27 @@ protocol is line based on stdin/stdout:
 
 Run by hand to check the environment: `python3 bench_torch.py` then type `quit`.
 """
+import ctypes
 import sys
 import time
+
+
+def set_blas_threads(n):
+    """torch.set_num_threads does not reach OpenBLAS (Debian's torch does its f32 GEMMs
+    there): set every loaded OpenBLAS to n threads too, so '1 thread' means one."""
+    seen = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                if "blas" in path and ".so" in path and path not in seen:
+                    seen.add(path)
+                    try:
+                        ctypes.CDLL(path).openblas_set_num_threads(n)
+                    except (OSError, AttributeError):
+                        pass
+    except OSError:
+        pass
 
 
 def main():
@@ -37,6 +56,8 @@ def main():
             break
         if cmd == "threads":
             torch.set_num_threads(int(w[1]))
+            torch.mm(torch.ones(8, 8), torch.ones(8, 8))   # load the BLAS, then limit it
+            set_blas_threads(int(w[1]))
             print("ok", flush=True)
         elif cmd == "linear":
             dt = torch.bfloat16 if w[1] == "bf16" else torch.float32

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-double bench_now(void);
+double bench_clock_peak(void);
 
 typedef struct peak_ctx {
     int    amx;
@@ -79,9 +79,9 @@ double bench_peak(int amx, int threads)
     double best = 0;
     for (int r = 0; r < 3; r++) {
         memset(c.flops, 0, sizeof c.flops);
-        double t = bench_now();
+        double t = bench_clock_peak();
         loom_parallel_for(threads, peak_task, &c);
-        t = bench_now() - t;
+        t = bench_clock_peak() - t;
         double fl = 0;
         for (int i = 0; i < threads; i++) fl += c.flops[i];
         if (fl / t > best) best = fl / t;

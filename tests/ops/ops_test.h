@@ -1,35 +1,14 @@
-/* check.h: the few helpers the ops tests share (no framework: print, count, exit code).
- *
- * CHECK(cond, fmt, ...) prints a failure and counts it; every test prints one line per
- * property it verified and returns check_exit() (non-zero when anything failed). Random
- * inputs come from a fixed-seed xorshift so failures reproduce.
- */
-#ifndef LOOM_TEST_CHECK_H
-#define LOOM_TEST_CHECK_H
+/* ops_test.h: what the ops tests share beyond tests/support/check.h: a fixed-seed
+ * xorshift for reproducible random inputs, and error measures against a double-precision
+ * reference. */
+#ifndef LOOM_OPS_TEST_H
+#define LOOM_OPS_TEST_H
 
 #include <math.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 
-static int check_failures;
-
-#define CHECK(cond, ...)                                                             \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            check_failures++;                                                        \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                     \
-            fprintf(stderr, __VA_ARGS__);                                            \
-            fputc('\n', stderr);                                                     \
-        }                                                                            \
-    } while (0)
-
-static int check_exit(const char *name)
-{
-    if (check_failures) fprintf(stderr, "%s: %d check(s) failed\n", name, check_failures);
-    else printf("%s: all checks passed\n", name);
-    return check_failures ? 1 : 0;
-}
+#include "../support/check.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static inline uint64_t rng_u64(void)
