@@ -1,7 +1,54 @@
 /* latent_nodes.c: empty latents (ComfyUI names and inputs): EmptyHunyuanLatentVideo,
- * EmptyLatentImage, Wan22ImageToVideoLatent. Declared now; the LATENT type and these
- * nodes' bodies arrive with issue #6, so execute is NULL for now. */
-#include "loom/plugin.h"
+ * EmptyLatentImage, Wan22ImageToVideoLatent.
+ *
+ * ComfyUI's shapes: a video latent is zeros [B, 16, (length-1)/4 + 1, H/8, W/8] (the
+ * first frame alone, then 4 frames per latent frame; integer division); an image latent
+ * is zeros [B, 4, H/8, W/8]. Samplers widen an all-zero latent to the model's channel
+ * count, so the 4 channels of EmptyLatentImage are not a mismatch. Wan22ImageToVideoLatent
+ * without a start image is Wan2.2-TI2V's text-to-video latent, zeros
+ * [1, 48, (length-1)/4 + 1, H/16, W/16] (ComfyUI ignores batch_size on this path, and so
+ * does loom); with a start image it needs to encode the image with the Wan2.2 VAE, which
+ * is private to the VAE plugin (no cross-plugin VAE type yet), and it says so. The
+ * samplers already honour the noise_mask that path would add.
+ */
+#include "latent_nodes.h"
+#include "loom/types.h"
+
+static int empty_latent(loom_node_ctx *ctx, int ndim, const int64_t *shape)
+{
+    loom_error err = {0};
+    loom_tensor *t = loom_tensor_new(LOOM_F32, ndim, shape, &err);
+    if (!t)
+        return loom_node_fail_err(ctx, &err);
+    return loom_out(ctx, 0, loom_latent_value(t, NULL));
+}
+
+static int empty_video_execute(loom_node_ctx *ctx)
+{
+    int64_t shape[5] = {loom_in_int(ctx, "batch_size"), 16,
+                        (loom_in_int(ctx, "length") - 1) / 4 + 1, loom_in_int(ctx, "height") / 8,
+                        loom_in_int(ctx, "width") / 8};
+    return empty_latent(ctx, 5, shape);
+}
+
+static int empty_image_execute(loom_node_ctx *ctx)
+{
+    int64_t shape[4] = {loom_in_int(ctx, "batch_size"), 4, loom_in_int(ctx, "height") / 8,
+                        loom_in_int(ctx, "width") / 8};
+    return empty_latent(ctx, 4, shape);
+}
+
+static int wan22_latent_execute(loom_node_ctx *ctx)
+{
+    if (loom_in(ctx, "start_image"))
+        return loom_node_fail_code(ctx, LOOM_ERR_UNSUPPORTED,
+                                   "a start_image needs the Wan2.2 VAE encoder, which loom "
+                                   "cannot reach from here yet; leave it unconnected for "
+                                   "text-to-video");
+    int64_t shape[5] = {1, 48, (loom_in_int(ctx, "length") - 1) / 4 + 1,
+                        loom_in_int(ctx, "height") / 16, loom_in_int(ctx, "width") / 16};
+    return empty_latent(ctx, 5, shape);
+}
 
 static const loom_input video_in[] = {
     {.name = "width", .type = LOOM_T_INT, .flags = LOOM_IN_HAS_RANGE | LOOM_IN_HAS_STEP,
@@ -35,23 +82,20 @@ static const loom_input wan22_in[] = {
 
 static const loom_output latent_out[] = {{.type = "LATENT"}};
 
-static const loom_node_type latent_nodes[] = {
+static const loom_node_type empty_latent_nodes[] = {
     {.name = "EmptyHunyuanLatentVideo", .category = "latent/video", .inputs = video_in,
-     .n_inputs = LOOM_COUNT(video_in), .outputs = latent_out, .n_outputs = 1},
+     .n_inputs = LOOM_COUNT(video_in), .outputs = latent_out, .n_outputs = 1,
+     .execute = empty_video_execute},
     {.name = "EmptyLatentImage", .display_name = "Empty Latent Image", .category = "latent",
-     .inputs = image_in, .n_inputs = LOOM_COUNT(image_in), .outputs = latent_out, .n_outputs = 1},
+     .description = "Create a new batch of empty latent images to be denoised via sampling.",
+     .inputs = image_in, .n_inputs = LOOM_COUNT(image_in), .outputs = latent_out,
+     .n_outputs = 1, .execute = empty_image_execute},
     {.name = "Wan22ImageToVideoLatent", .category = "conditioning/inpaint", .inputs = wan22_in,
-     .n_inputs = LOOM_COUNT(wan22_in), .outputs = latent_out, .n_outputs = 1},
+     .n_inputs = LOOM_COUNT(wan22_in), .outputs = latent_out, .n_outputs = 1,
+     .execute = wan22_latent_execute},
 };
 
-static int register_latent(loom_registrar *reg, loom_error *err)
+int register_empty_latent_nodes(loom_registrar *reg, loom_error *err)
 {
-    for (size_t i = 0; i < LOOM_COUNT(latent_nodes); i++) {
-        int rc = loom_register_node(reg, &latent_nodes[i], err);
-        if (rc)
-            return rc;
-    }
-    return LOOM_OK;
+    return loom_register_nodes(reg, empty_latent_nodes, LOOM_COUNT(empty_latent_nodes), err);
 }
-
-LOOM_PLUGIN_DEFINE("loom.latent", "0.1.0", register_latent);

@@ -1,51 +1,118 @@
 /* sampling_nodes.c: KSampler and KSamplerAdvanced (ComfyUI names, inputs, defaults).
- * Declared now; the samplers arrive with issue #6, so execute is NULL and validation
- * reports them as not runnable in this build. The sampler and scheduler lists hold only
- * what loom implements (in ComfyUI's order), so an unknown name fails validation with
- * value_not_in_list. */
-#include "loom/plugin.h"
+ *
+ * Both follow nodes.py common_ksampler and comfy/samplers.py KSampler: the schedule is
+ * computed for the full step count (uni_pc and uni_pc_bh2 compute steps + 1 and drop the
+ * second-to-last sigma; denoise < 1 computes int(steps/denoise) and keeps the last
+ * steps + 1), then KSamplerAdvanced slices it: [:end_at_step + 1] with the last sigma
+ * forced to 0 unless return_with_leftover_noise, then [start_at_step:]; a start at or
+ * past the end returns the latent as it came. Chaining two KSamplerAdvanced (Wan2.2's
+ * high/low-noise experts) is exact because the first hands over x / (1 - sigma_last)
+ * and the second, with add_noise disabled, scales it back by (1 - sigma_first).
+ * The sampler and scheduler lists hold only what loom implements, in ComfyUI's order.
+ */
+#include <string.h>
 
-static const char *const sampler_names[] = {"euler", "euler_ancestral", "heun", "dpmpp_2m",
-                                            "lcm", "uni_pc", "uni_pc_bh2", NULL};
-static const char *const scheduler_names[] = {"simple", "sgm_uniform", "karras", "exponential",
-                                              "ddim_uniform", "beta", "normal",
-                                              "linear_quadratic", "kl_optimal", NULL};
+#include "sample.h"
+#include "sampling_nodes.h"
+
 static const char *const enable_disable[] = {"enable", "disable", NULL};
 static const char *const disable_enable[] = {"disable", "enable", NULL};
 
-#define SEED(NAME)                                                                          \
-    {.name = NAME, .type = LOOM_T_INT, .flags = LOOM_IN_HAS_RANGE | LOOM_IN_CONTROL_SEED,   \
-     .def = 0, .min = 0, .max = 18446744073709551615.0,                                     \
-     .tooltip = "The random seed used for creating the noise."}
-#define STEPS                                                                               \
-    {.name = "steps", .type = LOOM_T_INT, .flags = LOOM_IN_HAS_RANGE, .def = 20, .min = 1,  \
-     .max = 10000, .tooltip = "The number of steps used in the denoising process."}
-#define CFG                                                                                 \
-    {.name = "cfg", .type = LOOM_T_FLOAT,                                                   \
-     .flags = LOOM_IN_HAS_RANGE | LOOM_IN_HAS_STEP | LOOM_IN_HAS_ROUND, .def = 8.0,         \
-     .min = 0.0, .max = 100.0, .step = 0.1, .round = 0.01,                                  \
-     .tooltip = "The Classifier-Free Guidance scale."}
-#define SAMPLER                                                                             \
-    {.name = "sampler_name", .type = LOOM_T_COMBO, .choices = sampler_names,               \
-     .tooltip = "The algorithm used when sampling."}
-#define SCHEDULER                                                                           \
-    {.name = "scheduler", .type = LOOM_T_COMBO, .choices = scheduler_names,                \
-     .tooltip = "The scheduler controls how noise is gradually removed to form the image."}
+/* KSampler.sample's slicing by last_step / start_step (negative = not given). */
+static sigma_schedule *slice_steps(sigma_schedule *s, int64_t start_step, int64_t last_step,
+                                   bool force_full_denoise)
+{
+    if (last_step >= 0 && (size_t)last_step + 1 < s->n) {
+        s->n = (size_t)last_step + 1;
+        if (force_full_denoise)
+            s->sigmas[s->n - 1] = 0.0f;
+    }
+    if (start_step >= 0) {
+        size_t begin = s->n > 0 && (size_t)start_step < s->n - 1 ? (size_t)start_step : s->n;
+        sigma_schedule *tail = schedule_slice(s, begin, s->n);
+        schedule_free(s);
+        return tail;
+    }
+    return s;
+}
+
+typedef struct ksampler_args {
+    uint64_t    seed;
+    int         steps;
+    const char *sampler_name, *scheduler;
+    double      denoise;
+    bool        add_noise, force_full_denoise;
+    int64_t     start_step, last_step;   /* -1: not given */
+} ksampler_args;
+
+static int common_ksampler(loom_node_ctx *ctx, const ksampler_args *a)
+{
+    const loom_model *m = loom_in_model(ctx, "model");
+    const loom_latent *latent = loom_in_latent(ctx, "latent_image");
+    const sampler_def *sampler = sampler_find(a->sampler_name);
+    if (!m || !latent)
+        return loom_node_fail(ctx, "model and latent_image are required");
+    if (!sampler)
+        return loom_node_fail(ctx, "unknown sampler '%s'", a->sampler_name);
+    loom_error err = {0};
+    sigma_schedule *sigmas = comfy_schedule_denoised(&m->sampling, a->scheduler, a->steps,
+                                                     a->denoise, sampler->discard_penultimate_sigma,
+                                                     &err);
+    if (sigmas)
+        sigmas = slice_steps(sigmas, a->start_step, a->last_step, a->force_full_denoise);
+    if (!sigmas)
+        return err.code ? loom_node_fail_err(ctx, &err) : loom_node_fail(ctx, "out of memory");
+
+    guider g = {.model = (loom_value *)loom_in(ctx, "model"),
+                .positive = (loom_value *)loom_in(ctx, "positive"),
+                .negative = (loom_value *)loom_in(ctx, "negative"),
+                .cfg = loom_in_float(ctx, "cfg")};
+    sample_request req = {.guider = &g, .sampler = sampler, .sigmas = sigmas, .latent = latent,
+                          .add_noise = a->add_noise, .seed = a->seed, .node = ctx};
+    loom_tensor *samples = NULL;
+    int rc = sample_latent(&req, &samples, NULL, &err);
+    schedule_free(sigmas);
+    if (rc)
+        return rc == LOOM_ERR_INTERRUPTED ? rc : loom_node_fail_err(ctx, &err);
+    return loom_out(ctx, 0, loom_latent_value(samples, NULL));
+}
+
+static int ksampler_execute(loom_node_ctx *ctx)
+{
+    ksampler_args a = {.seed = loom_in_u64(ctx, "seed"), .steps = (int)loom_in_int(ctx, "steps"),
+                       .sampler_name = loom_in_str(ctx, "sampler_name"),
+                       .scheduler = loom_in_str(ctx, "scheduler"),
+                       .denoise = loom_in_float(ctx, "denoise"), .add_noise = true,
+                       .start_step = -1, .last_step = -1};
+    return common_ksampler(ctx, &a);
+}
+
+static int ksampler_advanced_execute(loom_node_ctx *ctx)
+{
+    ksampler_args a = {.seed = loom_in_u64(ctx, "noise_seed"),
+                       .steps = (int)loom_in_int(ctx, "steps"),
+                       .sampler_name = loom_in_str(ctx, "sampler_name"),
+                       .scheduler = loom_in_str(ctx, "scheduler"), .denoise = 1.0,
+                       .add_noise = strcmp(loom_in_str(ctx, "add_noise"), "disable") != 0,
+                       .force_full_denoise =
+                           strcmp(loom_in_str(ctx, "return_with_leftover_noise"), "enable") != 0,
+                       .start_step = loom_in_int(ctx, "start_at_step"),
+                       .last_step = loom_in_int(ctx, "end_at_step")};
+    return common_ksampler(ctx, &a);
+}
 
 static const loom_input ksampler_in[] = {
     {.name = "model", .type = "MODEL", .tooltip = "The model used for denoising the input latent."},
-    SEED("seed"), STEPS, CFG, SAMPLER, SCHEDULER,
+    SEED_INPUT("seed"), STEPS_INPUT, CFG_INPUT, SAMPLER_INPUT, SCHEDULER_INPUT,
     {.name = "positive", .type = "CONDITIONING"},
     {.name = "negative", .type = "CONDITIONING"},
     {.name = "latent_image", .type = "LATENT", .tooltip = "The latent image to denoise."},
-    {.name = "denoise", .type = LOOM_T_FLOAT, .flags = LOOM_IN_HAS_RANGE | LOOM_IN_HAS_STEP,
-     .def = 1.0, .min = 0.0, .max = 1.0, .step = 0.01,
-     .tooltip = "The amount of denoising applied."}};
+    DENOISE_INPUT};
 
 static const loom_input ksampler_adv_in[] = {
     {.name = "model", .type = "MODEL"},
     {.name = "add_noise", .type = LOOM_T_COMBO, .choices = enable_disable},
-    SEED("noise_seed"), STEPS, CFG, SAMPLER, SCHEDULER,
+    SEED_INPUT("noise_seed"), STEPS_INPUT, CFG_INPUT, SAMPLER_INPUT, SCHEDULER_INPUT,
     {.name = "positive", .type = "CONDITIONING"},
     {.name = "negative", .type = "CONDITIONING"},
     {.name = "latent_image", .type = "LATENT"},
@@ -57,25 +124,18 @@ static const loom_input ksampler_adv_in[] = {
 
 static const loom_output latent_out[] = {{.type = "LATENT", .tooltip = "The denoised latent."}};
 
-static const loom_node_type sampling_nodes[] = {
+static const loom_node_type ksampler_nodes[] = {
     {.name = "KSampler", .category = "sampling",
      .description = "Uses the provided model, positive and negative conditioning to denoise "
                     "the latent image.",
      .inputs = ksampler_in, .n_inputs = LOOM_COUNT(ksampler_in), .outputs = latent_out,
-     .n_outputs = 1},
+     .n_outputs = 1, .execute = ksampler_execute},
     {.name = "KSamplerAdvanced", .display_name = "KSampler (Advanced)", .category = "sampling",
      .inputs = ksampler_adv_in, .n_inputs = LOOM_COUNT(ksampler_adv_in), .outputs = latent_out,
-     .n_outputs = 1},
+     .n_outputs = 1, .execute = ksampler_advanced_execute},
 };
 
-static int register_sampling(loom_registrar *reg, loom_error *err)
+int register_ksampler_nodes(loom_registrar *reg, loom_error *err)
 {
-    for (size_t i = 0; i < LOOM_COUNT(sampling_nodes); i++) {
-        int rc = loom_register_node(reg, &sampling_nodes[i], err);
-        if (rc)
-            return rc;
-    }
-    return LOOM_OK;
+    return loom_register_nodes(reg, ksampler_nodes, LOOM_COUNT(ksampler_nodes), err);
 }
-
-LOOM_PLUGIN_DEFINE("loom.sampling", "0.1.0", register_sampling);
