@@ -74,7 +74,10 @@ static int check_info(const loom_plugin_info *info, loom_error *err)
 static int load_one(loom_session *s, const char *path)
 {
     loom_error err = {0};
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: a closed plugin stays mapped. Values made by its code (and the
+     * libraries it pulled in, with their thread-local and global state) may outlive the
+     * session that loaded it; unmapping them would leave dangling destructors. */
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!h) {
         session_add_problem(s, "%s: cannot load: %s", path, dlerror());
         return LOOM_ERR_PLUGIN;

@@ -12,13 +12,13 @@ bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 # run: the default workflow prints its preview text and exits 0.
-out=$("$loom" run "$src/workflows/default.json" --out "$tmp/out" 2>"$tmp/err")
+out=$("$loom" run "$src/tests/cli/data/preview.json" --out "$tmp/out" 2>"$tmp/err")
 check "run default exits 0" [ $? -eq 0 ]
 check "run default prints the prompt" grep -q "tracking camera" <<<"$out"
 check "run prints one line per node" [ "$(grep -c 's$' "$tmp/err")" -ge 5 ]
-out=$("$loom" run "$src/workflows/default.json" --set Seed.value=18446744073709551615 --quiet 2>&1)
+out=$("$loom" run "$src/tests/cli/data/preview.json" --set Seed.value=18446744073709551615 --quiet 2>&1)
 check "--set by title, seed 2^64-1 survives" grep -qx 18446744073709551615 <<<"$out"
-"$loom" run "$src/workflows/default.json" --set nope.value=1 >/dev/null 2>"$tmp/err"
+"$loom" run "$src/tests/cli/data/preview.json" --set nope.value=1 >/dev/null 2>"$tmp/err"
 check "--set unknown node exits 2" [ $? -eq 2 ]
 check "--set unknown node is named" grep -q "'nope'" "$tmp/err"
 
@@ -43,7 +43,7 @@ e=d['node_errors']['1']['errors'][0]
 assert e['type']=='invalid_input_type' and e['extra_info']['input_name']=='value', e
 assert d['node_errors']['3']['errors'][0]['type']=='required_input_missing'
 assert d['node_errors']['1']['dependent_outputs']==['2']"
-"$loom" validate "$src/workflows/default.json" >/dev/null 2>&1
+"$loom" validate "$src/tests/cli/data/preview.json" >/dev/null 2>&1
 check "validate good workflow exits 0" [ $? -eq 0 ]
 printf '{"1": {' >"$tmp/trunc.json"
 "$loom" validate "$tmp/trunc.json" >/dev/null 2>"$tmp/err"
@@ -71,6 +71,19 @@ assert list(d)==['KSampler'] and d['KSampler']['input_order']['required'][1]=='s
 check "nodes unknown class exits 1" [ $? -eq 1 ]
 "$loom" frobnicate >/dev/null 2>&1
 check "unknown command exits 2" [ $? -eq 2 ]
+
+# The default workflow: text to MP4 on the bundled tiny models (README's first command).
+"$loom" run "$src/workflows/default.json" --models "$src/tests/fixtures/models" --out "$tmp/out" \
+  >"$tmp/default.out" 2>"$tmp/default.err"
+check "default workflow exits 0" [ $? -eq 0 ]
+mp4=$(grep '\.mp4$' "$tmp/default.out" | head -1)
+check "default workflow lists the MP4 it wrote" [ -s "$mp4" ]
+check "the MP4 holds 17 frames of 96x64 at 8 fps" [ "$(ffprobe -v error -select_streams v:0 \
+  -count_frames -show_entries stream=nb_read_frames,width,height,r_frame_rate -of csv=p=0 "$mp4")" \
+  = "96,64,8/1,17" ]
+"$loom" run "$src/workflows/default.json" --models "$src/tests/fixtures/models" --out "$tmp/out" \
+  >"$tmp/default2.out" 2>/dev/null
+check "a second run writes a new file, never overwriting" [ "$(grep '\.mp4$' "$tmp/default2.out")" != "$mp4" ]
 
 # Ctrl-C inside a long node: a Lua node that reports progress forever. The run must stop
 # at the next progress report, say so, exit 130 and cache nothing half-done.
