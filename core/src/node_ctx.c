@@ -185,12 +185,18 @@ bool loom_interrupted(loom_node_ctx *ctx)
     return __atomic_load_n(&ctx->run->s->interrupt, __ATOMIC_SEQ_CST) != 0;
 }
 
-int loom_progress(loom_node_ctx *ctx, int64_t value, int64_t max)
+int loom_progress_detail(loom_node_ctx *ctx, int64_t value, int64_t max, const char *json)
 {
     loom_event ev = {.type = LOOM_EV_PROGRESS, .node_id = ctx->node->id,
-                     .class_type = ctx->node->type->name, .value = value, .max = max};
+                     .class_type = ctx->node->type->name, .value = value, .max = max,
+                     .output_json = json};
     exec_emit(ctx->run, &ev);
     return loom_interrupted(ctx) ? LOOM_ERR_INTERRUPTED : LOOM_OK;
+}
+
+int loom_progress(loom_node_ctx *ctx, int64_t value, int64_t max)
+{
+    return loom_progress_detail(ctx, value, max, NULL);
 }
 
 static int fail_v(loom_node_ctx *ctx, loom_status code, const char *fmt, va_list ap)

@@ -1,6 +1,8 @@
 /* types.c: constructors and accessors for the cross-plugin types (loom/types.h). The
  * destructors live here, in libloom, so a value stays valid whatever plugin made it. */
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "loom/types.h"
 
@@ -111,4 +113,40 @@ loom_value *loom_video_value(loom_tensor *frames, double fps, loom_tensor *audio
 const loom_video *loom_in_video(loom_node_ctx *ctx, const char *name)
 {
     return loom_in_object(ctx, name, LOOM_TYPE_VIDEO);
+}
+
+const loom_tensor *loom_value_tensor(const loom_value *v)
+{
+    const char *type = v && loom_value_kind(v) == LOOM_KIND_OBJECT ? loom_value_type(v) : "";
+    void *p = loom_value_object_ptr(v, NULL);
+    if (!strcmp(type, LOOM_TYPE_LATENT))
+        return ((const loom_latent *)p)->samples;
+    if (!strcmp(type, LOOM_TYPE_IMAGE) || !strcmp(type, LOOM_TYPE_MASK))
+        return p;
+    if (!strcmp(type, LOOM_TYPE_CONDITIONING))
+        return ((const loom_conditioning *)p)->n ? ((const loom_conditioning *)p)->entries[0].context
+                                                 : NULL;
+    if (!strcmp(type, LOOM_TYPE_VIDEO))
+        return ((const loom_video *)p)->frames;
+    return NULL;
+}
+
+int loom_tensor_stats(const loom_tensor *t, loom_stats *out, loom_error *err)
+{
+    loom_tensor *f = t->dtype == LOOM_F32 ? loom_tensor_ref((loom_tensor *)t) : loom_tensor_to_f32(t, err);
+    if (!f)
+        return err && err->code ? err->code : LOOM_ERR_UNSUPPORTED;
+    const float *x = f->data;
+    int64_t n = loom_tensor_numel(f);
+    double sum = 0, sq = 0, lo = n ? x[0] : 0, hi = n ? x[0] : 0;
+    for (int64_t i = 0; i < n; i++) {
+        sum += x[i];
+        sq += (double)x[i] * x[i];
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    double mean = n ? sum / n : 0;
+    *out = (loom_stats){n, lo, hi, mean, n ? sqrt(fmax(sq / n - mean * mean, 0)) : 0};
+    loom_tensor_unref(f);
+    return LOOM_OK;
 }

@@ -1,54 +1,33 @@
--- step_stats.lua: a per-step callback that prints statistics while a sampler runs.
--- on_step fires for every progress report of a run; info.stats carries what the node
--- published for that step. Here a Lua "sampler" (a random walk on a small vector)
--- publishes mean and standard deviation; a real sampler's steps arrive the same way.
+-- step_stats.lua: a per-step callback that prints latent statistics while KSampler runs,
+-- then the shape and statistics of the final latent and of the decoded frames.
+-- on_step fires on every progress report; for samplers info.stats holds the mean,
+-- standard deviation, min and max of the step's denoised prediction.
 --
 --   loom lua lua/examples/step_stats.lua [steps]
-local loom = require "loom"
+local here = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
+local tiny = dofile(here .. "/tiny_wan.lua")
 
-loom.register_node{
-  name = "LuaRandomWalk", category = "lua/sampling",
-  inputs = {{name = "seed", type = "INT", default = 0, min = 0},
-            {name = "steps", type = "INT", default = 8, min = 1, max = 1000},
-            {name = "size", type = "INT", default = 256, min = 1, max = 1 << 20}},
-  outputs = {{type = "FLOAT", name = "mean"}},
-  run = function(i)
-    math.randomseed(i.seed)
-    local x = {}
-    for k = 1, i.size do x[k] = 0.0 end
-    local mean, std
-    for step = 1, i.steps do
-      local sum, sq = 0.0, 0.0
-      for k = 1, i.size do
-        x[k] = x[k] * 0.9 + (math.random() - 0.5)
-        sum = sum + x[k]
-        sq = sq + x[k] * x[k]
-      end
-      mean = sum / i.size
-      std = math.sqrt(math.max(sq / i.size - mean * mean, 0))
-      loom.progress(step, i.steps, {mean = mean, std = std, min = math.min(table.unpack(x))})
-    end
-    return mean
-  end,
-}
+local session = tiny.session()
+local wf = tiny.workflow(session)
+wf:node("KSampler").inputs.steps = tonumber(arg and arg[1]) or 6
 
-local wf = loom.graph()
-local sampler = wf:add("LuaRandomWalk", {seed = 7, steps = tonumber(arg and arg[1]) or 8})
-wf:add("PreviewAny", {source = sampler:out(0)})
--- The one line to change for the real model (a KSampler's progress drives on_step):
--- wf = loom.load("../shared/workflows/comfyui/comfyui_examples_wan_text_to_video_wan.json")
-
-local n = 0
+local seen = 0
 wf:run{
   on_step = function(info)
-    n = n + 1
-    local s = info.stats
-    if s then
-      print(("step %2d/%d  mean %+.4f  std %.4f  min %+.4f"):format(info.step, info.steps,
-            s.mean, s.std, s.min))
-    else   -- a node that reports progress without statistics
-      print(("step %2d/%d  (%s)"):format(info.step, info.steps, info.class_type))
-    end
+    if info.class_type ~= "KSampler" then return end
+    seen = seen + 1
+    local s = assert(info.stats, "KSampler publishes statistics every step")
+    print(("step %2d/%d  mean %+.4f  std %.4f  min %+.4f  max %+.4f"):format(
+          info.step, info.steps, s.mean, s.std, s.min, s.max))
   end,
 }
-assert(n > 0, "on_step was called")
+assert(seen == wf:node("KSampler").inputs.steps, "one callback per sampler step")
+
+local latent = session:value(wf:node("KSampler").id, 0)
+local frames = session:value(wf:node("VAE Decode").id, 0)
+print("latent " .. table.concat(latent.shape, "x") .. ("  mean %+.4f std %.4f"):format(
+      latent.stats.mean, latent.stats.std))
+print("frames " .. table.concat(frames.shape, "x") .. ("  min %.3f max %.3f"):format(
+      frames.stats.min, frames.stats.max))
+assert(latent.shape[2] == 16 and latent.shape[3] == 2, "[1, 16, 2, 8, 12] latent")
+assert(frames.stats.min >= 0 and frames.stats.max <= 1, "IMAGE values in 0..1")

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lm.h"
+#include "loom/types.h"
 
 /* ---- JSON -> Lua ------------------------------------------------------------------ */
 
@@ -289,6 +290,36 @@ loom_value *lm_to_loom_value(lua_State *L, int idx, const char *type, char *why,
 
 /* ---- the loom.value userdata ------------------------------------------------------ */
 
+/* v.shape ({2, 16, 5, 8, 12}) or v.stats ({min, max, mean, std, count}) of the tensor
+ * inside a LATENT, IMAGE, MASK, CONDITIONING or VIDEO; nil for other values. */
+static void push_tensor_info(lua_State *L, const loom_tensor *t, bool shape)
+{
+    loom_stats st;
+    if (!t || (!shape && loom_tensor_stats(t, &st, NULL) != LOOM_OK)) {
+        lua_pushnil(L);
+        return;
+    }
+    if (shape) {
+        lua_createtable(L, t->ndim, 0);
+        for (int d = 0; d < t->ndim; d++) {
+            lua_pushinteger(L, t->shape[d]);
+            lua_rawseti(L, -2, d + 1);
+        }
+        return;
+    }
+    lua_createtable(L, 0, 5);
+    lua_pushnumber(L, st.min);
+    lua_setfield(L, -2, "min");
+    lua_pushnumber(L, st.max);
+    lua_setfield(L, -2, "max");
+    lua_pushnumber(L, st.mean);
+    lua_setfield(L, -2, "mean");
+    lua_pushnumber(L, st.std);
+    lua_setfield(L, -2, "std");
+    lua_pushinteger(L, st.count);
+    lua_setfield(L, -2, "count");
+}
+
 static int value_index(lua_State *L)
 {
     lm_value *u = luaL_checkudata(L, 1, LM_VALUE);
@@ -299,8 +330,10 @@ static int value_index(lua_State *L)
         lua_pushstring(L, "object");
     else if (!strcmp(k, "bytes"))
         lua_pushinteger(L, (lua_Integer)loom_value_bytes(u->v));
+    else if (!strcmp(k, "shape") || !strcmp(k, "stats"))
+        push_tensor_info(L, loom_value_tensor(u->v), k[1] == 'h');
     else
-        lua_pushnil(L);   /* shape / stats arrive with tensor-bearing types */
+        lua_pushnil(L);
     return 1;
 }
 

@@ -156,7 +156,10 @@ static void on_event(const loom_event *ev, void *user)
             lua_setfield(L, -2, "step");
             lua_pushinteger(L, ev->max);
             lua_setfield(L, -2, "steps");
-            lua_getfield(L, LUA_REGISTRYINDEX, "loom.step_stats");
+            /* C nodes send their step details with the event; Lua nodes through
+             * loom.progress(i, n, stats), kept in the registry. */
+            if (!ev->output_json || !lm_push_json_text(L, ev->output_json))
+                lua_getfield(L, LUA_REGISTRYINDEX, "loom.step_stats");
             lua_setfield(L, -2, "stats");
             call_cb(r, 1);
         }

@@ -1,4 +1,5 @@
 /* sample.c: the sampling run shared by the sampler nodes (see sample.h for the steps). */
+#include <stdio.h>
 #include <string.h>
 
 #include "loom/random.h"
@@ -130,13 +131,25 @@ static int expand_mask(const loom_tensor *mask, const loom_tensor *latent, loom_
 }
 
 typedef struct progress_ctx {
-    loom_node_ctx *node;
+    loom_node_ctx     *node;
+    const loom_tensor *denoised;   /* the latest x0-prediction */
 } progress_ctx;
 
+/* Each step reports progress with the x0-prediction's statistics, for callbacks that
+ * watch a run converge (Lua's on_step, a future latent preview). */
 static int report_step(void *user, int step, int total)
 {
     progress_ctx *p = user;
-    return p->node ? loom_progress(p->node, step + 1, total) : LOOM_OK;
+    if (!p->node)
+        return LOOM_OK;
+    loom_stats st;
+    char json[256];
+    if (p->denoised && loom_tensor_stats(p->denoised, &st, NULL) == LOOM_OK) {
+        snprintf(json, sizeof json, "{\"mean\":%.9g,\"std\":%.9g,\"min\":%.9g,\"max\":%.9g}",
+                 st.mean, st.std, st.min, st.max);
+        return loom_progress_detail(p->node, step + 1, total, json);
+    }
+    return loom_progress(p->node, step + 1, total);
 }
 
 /* Run the sampler on x; with a mask, latent_in and noise feed the inpainting blend. */
@@ -144,7 +157,7 @@ static int run_sampler(const sample_request *req, const loom_model *m, loom_tens
                        loom_tensor *denoised, const loom_tensor *latent_in,
                        const loom_tensor *noise, loom_error *err)
 {
-    progress_ctx progress = {req->node};
+    progress_ctx progress = {req->node, denoised};
     sample_run run = {.sched = req->sigmas, .multiplier = m->sampling.multiplier,
                       .seed = req->seed, .on_step = report_step, .user = &progress,
                       .denoised = denoised, .mask_latent = latent_in, .mask_noise = noise};

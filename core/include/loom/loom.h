@@ -140,7 +140,7 @@ typedef enum loom_event_type {
     LOOM_EV_EXECUTION_START,
     LOOM_EV_EXECUTION_CACHED,      /* nodes[] whose outputs came from the cache */
     LOOM_EV_EXECUTING,             /* node_id about to run */
-    LOOM_EV_PROGRESS,              /* node_id, value, max */
+    LOOM_EV_PROGRESS,              /* node_id, value, max; output_json = step details or NULL */
     LOOM_EV_EXECUTED,              /* node_id finished; output_json = its UI dict or NULL */
     LOOM_EV_EXECUTION_ERROR,       /* node_id, class_type, message */
     LOOM_EV_EXECUTION_INTERRUPTED, /* node_id (may be NULL) */

@@ -150,6 +150,11 @@ int               loom_ui_file     (loom_node_ctx *ctx, const char *key, const c
 /* Report progress; returns LOOM_ERR_INTERRUPTED when the user asked to stop, in which
  * case the node should clean up and return that status. */
 int               loom_progress    (loom_node_ctx *ctx, int64_t value, int64_t max);
+/* The same, with details for this step as one JSON object (e.g. a sampler's latent
+ * statistics {"mean": .., "std": .., "min": .., "max": ..}); it reaches the PROGRESS
+ * event as output_json. */
+int               loom_progress_detail(loom_node_ctx *ctx, int64_t value, int64_t max,
+                                       const char *json);
 bool              loom_interrupted (loom_node_ctx *ctx);
 
 /* Record why the node failed; returns LOOM_ERR_RUNTIME (or code) for `return`. */

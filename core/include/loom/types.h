@@ -86,6 +86,20 @@ typedef struct loom_video {
 loom_value  *loom_video_value(loom_tensor *frames, double fps, loom_tensor *audio, int audio_rate);
 const loom_video *loom_in_video(loom_node_ctx *ctx, const char *name);
 
+/* ---- reading tensors out of values ---------------------------------------------- */
+
+/* The main tensor of a tensor-bearing value: LATENT's samples, IMAGE, MASK, the first
+ * CONDITIONING context, VIDEO's frames. NULL for anything else. Borrowed. */
+const loom_tensor *loom_value_tensor(const loom_value *v);
+
+typedef struct loom_stats {
+    int64_t count;
+    double  min, max, mean, std;   /* over every element, NaN-free input assumed */
+} loom_stats;
+
+/* Summary statistics of a float tensor (f32, f16, bf16, fp8). */
+int loom_tensor_stats(const loom_tensor *t, loom_stats *out, loom_error *err);
+
 #ifdef __cplusplus
 }
 #endif
