@@ -14,14 +14,6 @@
 /* Elements per parallel chunk (about 64 KiB of f32): below this one thread is faster. */
 #define OPS_EW_GRAIN 16384
 
-static int use_avx512(void)
-{
-#if defined(LOOM_X86_KERNELS)
-    return (loom_cpu_features() & LOOM_CPU_AVX512) != 0;
-#else
-    return 0;
-#endif
-}
 
 static inline float gelu_tanh1(float x)
 {
@@ -42,7 +34,7 @@ static void ew_task(void *p, int64_t s, int64_t e, int tid)
     ew_ctx *c = p;
     (void)tid;
 #if defined(LOOM_X86_KERNELS)
-    if (use_avx512()) {
+    if (k512_available()) {
         if (c->gated) k512_gated_gelu(c->x + s, c->b + s, e - s, c->y + s);
         else k512_act(c->x + s, e - s, c->y + s, c->act);
         return;
@@ -97,7 +89,7 @@ static void rg_task(void *p, int64_t m0, int64_t m1, int tid)
     rg_ctx *c = p;
     (void)tid;
 #if defined(LOOM_X86_KERNELS)
-    if (use_avx512()) {
+    if (k512_available()) {
         k512_residual_gate_rows(c->x, c->y, m0, m1, c->D, c->ldy, c->gate, c->gate_stride);
         return;
     }

@@ -1,10 +1,21 @@
 /* kern_avx512.h: the AVX-512 row kernels (kern_avx512.c, built with AVX-512 flags).
- * Callers check loom_cpu_features() & LOOM_CPU_AVX512 first; each function does the
- * rows it is given on the calling thread. */
+ * Callers check k512_available() first; each function does the rows it is given on the
+ * calling thread. */
 #ifndef LOOM_OPS_KERN_AVX512_H
 #define LOOM_OPS_KERN_AVX512_H
 
 #include "loom/ops.h"
+#include "ops_internal.h"
+
+/* True when this build has the kernels and the CPU runs them. */
+static inline int k512_available(void)
+{
+#if defined(LOOM_X86_KERNELS)
+    return (loom_cpu_features() & LOOM_CPU_AVX512) != 0;
+#else
+    return 0;
+#endif
+}
 
 void k512_act(const float *x, int64_t n, float *y, loom_act act);
 void k512_gated_gelu(const float *a, const float *b, int64_t n, float *y);

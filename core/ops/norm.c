@@ -13,14 +13,6 @@
 
 #define NORM_GRAIN_ELEMS 16384
 
-static int use_avx512(void)
-{
-#if defined(LOOM_X86_KERNELS)
-    return (loom_cpu_features() & LOOM_CPU_AVX512) != 0;
-#else
-    return 0;
-#endif
-}
 
 typedef struct norm_ctx {
     const float *x;
@@ -66,7 +58,7 @@ static void norm_task(void *p, int64_t m0, int64_t m1, int tid)
     norm_ctx *c = p;
     (void)tid;
 #if defined(LOOM_X86_KERNELS)
-    if (use_avx512()) {
+    if (k512_available()) {
         if (c->kind == 0) k512_layernorm_rows(c->x, m0, m1, c->D, c->g, c->b, c->eps, c->y);
         else if (c->kind == 1) k512_rmsnorm_rows(c->x, m0, m1, c->D, c->g, c->eps, c->y);
         else k512_adaln_rows(c->x, m0, m1, c->D, c->g, c->b, c->mod_stride, c->eps, c->y);
@@ -115,7 +107,7 @@ static void cn_task(void *p, int64_t p0, int64_t p1, int tid)
     cn_ctx *c = p;
     (void)tid;
 #if defined(LOOM_X86_KERNELS)
-    if (use_avx512()) {
+    if (k512_available()) {
         k512_channel_rmsnorm(c->x, c->C, c->P, p0, p1, c->gamma, c->act, c->y);
         return;
     }
