@@ -142,32 +142,83 @@ typedef struct fwd_ctx {
     float       *y;
     const float *xin;           /* x as the library sees it (bf16-rounded copy or x) */
     int64_t      ldxin;
-    uint16_t    *a;             /* AMX: packed bf16 rows */
     loom_act     act;
     int          accumulate;
     int          split_n;       /* 1: ranges are 32-column blocks; 0: 32-row blocks */
 } fwd_ctx;
 
-static void pack_rows_task(void *p, int64_t b, int64_t e, int tid)
+/* Whether to split a product over 32-column blocks (else 32-row blocks). */
+static int split_by_columns(int64_t N, int64_t M)
 {
-    fwd_ctx *c = p;
-    (void)tid;
-    amx_pack_rows(c->x, b, e, c->M, c->l->K, c->ldx, c->a, c->l->amx.Kp);
+    int64_t nblocks = (N + 31) / 32, mblocks = (M + 31) / 32;
+    return nblocks >= 2 * loom_threads_count() || nblocks >= mblocks;
 }
+
+/* Below this many flops, waking the pool costs more than it saves (on a busy machine
+ * a sleeping worker can take a millisecond to be scheduled). */
+static int run_serial(int64_t M, int64_t N, int64_t K)
+{
+    return 2.0 * (double)M * (double)N * (double)K < LINEAR_SERIAL_FLOPS;
+}
+
+/* ---- AMX: pack the input rows once, then one parallel pass over output blocks -------- */
+
+typedef struct amx_pack_ctx {
+    const float *x;
+    int64_t      M, K, ldx, Kp;
+    uint16_t    *a;
+} amx_pack_ctx;
+
+static void amx_pack_task(void *p, int64_t b, int64_t e, int tid)
+{
+    amx_pack_ctx *c = p;
+    (void)tid;
+    amx_pack_rows(c->x, b, e, c->M, c->K, c->ldx, c->a, c->Kp);
+}
+
+/* x [M, K] into the bf16 tile layout (thread 0's scratch slot 0); NULL when out of memory. */
+static uint16_t *amx_pack_input(const loom_linear *l, const float *x, int64_t M, int64_t ldx, int serial)
+{
+    const int64_t Mp = ops_round_up(M, 32);
+    amx_pack_ctx c = {x, M, l->K, ldx, l->amx.Kp, ops_scratch(0, (size_t)Mp * (size_t)l->amx.Kp * 2)};
+    if (!c.a) return NULL;
+    if (serial) amx_pack_task(&c, 0, Mp, 0);
+    else loom_parallel_for_grain(Mp, 32, amx_pack_task, &c);
+    return c.a;
+}
+
+typedef struct amx_ctx {
+    const loom_linear *l;
+    const uint16_t    *a;
+    int64_t            M;
+    amx_out            out;
+    int                split_n;
+} amx_ctx;
 
 static void amx_task(void *p, int64_t b, int64_t e, int tid)
 {
-    fwd_ctx *c = p;
+    amx_ctx *c = p;
     (void)tid;
     const loom_linear *l = c->l;
     if (c->split_n) {
         int64_t n1 = e * 32 < l->N ? e * 32 : l->N;
-        amx_gemm_block(&l->amx, c->a, 0, c->M, b * 32, n1, l->bias, c->y, c->ldy, c->act, c->accumulate);
+        amx_gemm_block(&l->amx, c->a, 0, c->M, b * 32, n1, &c->out);
     } else {
         int64_t m1 = e * 32 < c->M ? e * 32 : c->M;
-        amx_gemm_block(&l->amx, c->a, b * 32, m1, 0, l->N, l->bias, c->y, c->ldy, c->act, c->accumulate);
+        amx_gemm_block(&l->amx, c->a, b * 32, m1, 0, l->N, &c->out);
     }
 }
+
+static void amx_run(const loom_linear *l, const uint16_t *a, int64_t M, const amx_out *out, int serial)
+{
+    amx_ctx c = {l, a, M, *out, split_by_columns(l->N, M)};
+    c.out.bias = l->bias;
+    int64_t n = c.split_n ? (l->N + 31) / 32 : (M + 31) / 32;
+    if (serial) amx_task(&c, 0, n, 0);
+    else loom_parallel_for(n, amx_task, &c);
+}
+
+/* ---- the library backends ------------------------------------------------------------ */
 
 /* bias, activation (and the accumulate add when it had to be deferred) on a block */
 static void finish_block(const loom_linear *l, float *y, int64_t ldy, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
@@ -232,25 +283,12 @@ int loom_linear_forward_ex(loom_linear *l, const float *x, int64_t M, int64_t ld
             for (int64_t n = 0; n < l->N; n++) y[m * ldy + n] += t[m * l->N + n];
         return 0;
     }
-    int T = loom_threads_count();
-    fwd_ctx c = {l, x, M, ldx, ldy, y, x, ldx, NULL, act, accumulate, 0};
-    int64_t nblocks = (l->N + 31) / 32, mblocks = (M + 31) / 32;
-    c.split_n = nblocks >= 2 * T || nblocks >= mblocks;
-
-    /* Below this many flops, waking the pool costs more than it saves (on a busy machine
-     * a sleeping worker can take a millisecond to be scheduled). */
-    const int serial = 2.0 * (double)M * (double)l->N * (double)l->K < LINEAR_SERIAL_FLOPS;
+    const int serial = run_serial(M, l->N, l->K);
     if (l->backend == LOOM_BACKEND_AMX) {
-        int64_t Mp = mblocks * 32;
-        c.a = ops_scratch(0, (size_t)Mp * (size_t)l->amx.Kp * 2);
-        if (!c.a) return LOOM_ERR_NOMEM;
-        if (serial) {
-            pack_rows_task(&c, 0, Mp, 0);
-            amx_task(&c, 0, c.split_n ? nblocks : mblocks, 0);
-        } else {
-            loom_parallel_for_grain(Mp, 32, pack_rows_task, &c);
-            loom_parallel_for(c.split_n ? nblocks : mblocks, amx_task, &c);
-        }
+        const uint16_t *a = amx_pack_input(l, x, M, ldx, serial);
+        if (!a) return LOOM_ERR_NOMEM;
+        amx_out out = {.y = y, .ldy = ldy, .act = act, .accumulate = accumulate};
+        amx_run(l, a, M, &out, serial);
         return 0;
     }
 #if defined(LOOM_HAVE_DNNL)
@@ -260,6 +298,8 @@ int loom_linear_forward_ex(loom_linear *l, const float *x, int64_t M, int64_t ld
         return rc;
     }
 #endif
+    fwd_ctx c = {l, x, M, ldx, ldy, y, x, ldx, act, accumulate, split_by_columns(l->N, M)};
+    int64_t nblocks = (l->N + 31) / 32, mblocks = (M + 31) / 32;
     if (l->precision == LOOM_PREC_BF16) {
         float *xr = ops_scratch(0, (size_t)M * (size_t)l->K * sizeof(float));
         if (!xr) return LOOM_ERR_NOMEM;
@@ -276,4 +316,56 @@ int loom_linear_forward_ex(loom_linear *l, const float *x, int64_t M, int64_t ld
 int loom_linear_forward(loom_linear *l, const float *x, int64_t M, float *y)
 {
     return loom_linear_forward_ex(l, x, M, 0, y, 0, LOOM_ACT_NONE, 0);
+}
+
+int loom_linear_forward_group(loom_linear *const *ls, int n, const float *x, int64_t M, int64_t ldx,
+                              float *const *ys)
+{
+    if (n <= 0 || M <= 0) return 0;
+    if (ldx == 0) ldx = ls[0]->K;
+    int all_amx = 1;
+    for (int i = 0; i < n; i++) {
+        if (ls[i]->K != ls[0]->K) return LOOM_ERR_INVALID;
+        all_amx &= ls[i]->backend == LOOM_BACKEND_AMX;
+    }
+    if (!all_amx) {
+        for (int i = 0; i < n; i++) {
+            int rc = loom_linear_forward_ex(ls[i], x, M, ldx, ys[i], 0, LOOM_ACT_NONE, 0);
+            if (rc) return rc;
+        }
+        return 0;
+    }
+    /* same K, so the same packed input serves every product */
+    const uint16_t *a = amx_pack_input(ls[0], x, M, ldx, run_serial(M, ls[0]->N, ls[0]->K));
+    if (!a) return LOOM_ERR_NOMEM;
+    for (int i = 0; i < n; i++) {
+        amx_out out = {.y = ys[i], .ldy = ls[i]->N};
+        amx_run(ls[i], a, M, &out, run_serial(M, ls[i]->N, ls[i]->K));
+    }
+    return 0;
+}
+
+int loom_linear_forward_pair(loom_linear *l1, loom_act act, loom_linear *l2, const float *x, int64_t M, int64_t ldx,
+                             float *y, int64_t ldy, unsigned flags)
+{
+    if (l2->K != l1->N) return LOOM_ERR_INVALID;
+    if (M <= 0) return 0;
+    if (ldx == 0) ldx = l1->K;
+    if (l1->backend != LOOM_BACKEND_AMX || l2->backend != LOOM_BACKEND_AMX || amx_gemm_k_blocks(&l1->amx) != 1) {
+        float *h = ops_scratch(1, (size_t)M * (size_t)l1->N * sizeof(float));
+        if (!h) return LOOM_ERR_NOMEM;
+        int rc = loom_linear_forward_ex(l1, x, M, ldx, h, l1->N, act, 0);
+        return rc ? rc : loom_linear_forward_ex(l2, h, M, l1->N, y, ldy, LOOM_ACT_NONE, flags);
+    }
+    /* the hidden rows go straight from the first product's tiles into the second's input
+     * layout (l2's Kp is l1's Np), so they are never written or read as f32 */
+    const int64_t Mp = ops_round_up(M, 32);
+    uint16_t *h = ops_scratch(1, (size_t)Mp * (size_t)l1->amx.Np * 2);
+    const uint16_t *a = h ? amx_pack_input(l1, x, M, ldx, run_serial(M, l1->N, l1->K)) : NULL;
+    if (!a) return LOOM_ERR_NOMEM;
+    amx_out hidden = {.packed = h, .packed_ks = l1->amx.Np / 32, .act = act};
+    amx_run(l1, a, M, &hidden, run_serial(M, l1->N, l1->K));
+    amx_out out = {.y = y, .ldy = ldy ? ldy : l2->N, .accumulate = (flags & LOOM_LINEAR_ACCUMULATE) != 0};
+    amx_run(l2, h, M, &out, run_serial(M, l2->N, l2->K));
+    return 0;
 }

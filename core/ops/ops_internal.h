@@ -31,11 +31,24 @@ void amx_weights_free(amx_weights *w);
  * from K to Kp; rows >= M are zeroed. a holds round_up(M, 32) x Kp values. */
 void amx_pack_rows(const float *x, int64_t r0, int64_t r1, int64_t M, int64_t K, int64_t ldx, uint16_t *a,
                    int64_t Kp);
-/* Single-threaded: y[m0:m1, n0:n1] (=|+=) a[m0:m1, :] . W^T + bias, then act. m0 is a
+/* Where amx_gemm_block puts act(a . W^T + bias): f32 rows y (=, or += with accumulate), or,
+ * when packed is set, the bf16 A layout of a following product whose Kp is W's Np
+ * (packed_ks = Np / 32 steps per 32-row block), all 32 rows of every row block. */
+typedef struct amx_out {
+    float       *y;
+    int64_t      ldy;
+    uint16_t    *packed;
+    int64_t      packed_ks;
+    const float *bias;
+    loom_act     act;
+    int          accumulate;
+} amx_out;
+/* Single-threaded: rows [m0, m1) x columns [n0, n1) of the product into out. m0 is a
  * multiple of 32 and a holds rows up to round_up(m1, 32); n0 a multiple of 32; n1 <= N.
- * When accumulate is set together with act, K must fit one k block (the driver checks). */
+ * With act and accumulate together, or with packed, K must fit one k block (the driver
+ * checks amx_gemm_k_blocks). */
 void amx_gemm_block(const amx_weights *w, const uint16_t *a, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
-                    const float *bias, float *y, int64_t ldy, loom_act act, int accumulate);
+                    const amx_out *out);
 int  amx_gemm_k_blocks(const amx_weights *w);   /* how many k blocks the kernel uses for W */
 
 /* ---- AMX implicit-GEMM convolution (amx_conv.c) ------------------------------------- */

@@ -446,17 +446,18 @@ static int forward_locked(umt5_encoder *e, const int32_t *ids, int64_t n, int64_
         const umt5_layer *L = &e->layers[l];
         loom_arena_reset(e->arena, layer_mark);
         loom_rmsnorm(out, n, D, L->norm_attn, c->eps, y);
-        rc = loom_linear_forward(L->q, y, n, q);
-        if (!rc) rc = loom_linear_forward(L->k, y, n, k);
-        if (!rc) rc = loom_linear_forward(L->v, y, n, v);
+        loom_linear *qkv[3] = {L->q, L->k, L->v};
+        float *qkv_out[3] = {q, k, v};
+        rc = loom_linear_forward_group(qkv, 3, y, n, D, qkv_out);
         for (int64_t h = 0; h < H; h++)
             for (int64_t r = 0; r < R; r++)
                 rel[h * R + r] = L->rel_table[bucket[r] * H + h];
         if (!rc) rc = loom_attention(&ap, err);
         if (!rc) rc = loom_linear_forward_ex(L->o, att, n, inner, out, D, LOOM_ACT_NONE, LOOM_LINEAR_ACCUMULATE);
         loom_rmsnorm(out, n, D, L->norm_ffn, c->eps, y);
-        if (!rc) rc = loom_linear_forward(L->wi0, y, n, a);
-        if (!rc) rc = loom_linear_forward(L->wi1, y, n, b);
+        loom_linear *wi[2] = {L->wi0, L->wi1};
+        float *wi_out[2] = {a, b};
+        if (!rc) rc = loom_linear_forward_group(wi, 2, y, n, D, wi_out);
         loom_gated_gelu(a, b, n * F, a);
         if (!rc) rc = loom_linear_forward_ex(L->wo, a, n, F, out, D, LOOM_ACT_NONE, LOOM_LINEAR_ACCUMULATE);
         if (rc && rc != LOOM_ERR_INTERRUPTED && err && !err->msg[0])

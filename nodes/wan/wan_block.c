@@ -40,10 +40,9 @@ int wan_block_forward(wan_dit *m, int layer, const wan_batch *b, loom_error *err
     loom_arena *a = b->arena;
     size_t mark = loom_arena_mark(a);
     float *mod = loom_arena_f32(a, b->B * MOD_ROWS * D), *y = loom_arena_f32(a, M * D),
-          *q = loom_arena_f32(a, M * D), *k = loom_arena_f32(a, M * D), *v = loom_arena_f32(a, M * D),
-          *h = loom_arena_f32(a, M * m->cfg.ffn_dim);
+          *q = loom_arena_f32(a, M * D), *k = loom_arena_f32(a, M * D), *v = loom_arena_f32(a, M * D);
     int rc = LOOM_OK;
-    if (!mod || !y || !q || !k || !v || !h) {
+    if (!mod || !y || !q || !k || !v) {
         rc = loom_errorf(err, LOOM_ERR_NOMEM, "out of memory in DiT block %d", layer);
         goto done;
     }
@@ -55,9 +54,12 @@ int wan_block_forward(wan_dit *m, int layer, const wan_batch *b, loom_error *err
     for (int64_t i = 0; i < b->B; i++)
         loom_adaln(b->x + i * L * D, L, D, MOD(i, MOD_SHIFT1), MOD(i, MOD_SCALE1), 0, WAN_NORM_EPS,
                    y + i * L * D);
-    if ((rc = linear(w->self_q, y, M, q, err)) || (rc = linear(w->self_k, y, M, k, err)) ||
-        (rc = linear(w->self_v, y, M, v, err)))
+    loom_linear *qkv[3] = {w->self_q, w->self_k, w->self_v};
+    float *qkv_out[3] = {q, k, v};
+    if ((rc = loom_linear_forward_group(qkv, 3, y, M, D, qkv_out))) {
+        rc = loom_errorf(err, rc, "DiT block: matrix product failed");
         goto done;
+    }
     loom_rmsnorm(q, M, D, w->self_norm_q, WAN_NORM_EPS, q);
     loom_rmsnorm(k, M, D, w->self_norm_k, WAN_NORM_EPS, k);
     for (int64_t i = 0; i < b->B; i++) {
@@ -91,12 +93,10 @@ int wan_block_forward(wan_dit *m, int layer, const wan_batch *b, loom_error *err
     for (int64_t i = 0; i < b->B; i++)
         loom_adaln(b->x + i * L * D, L, D, MOD(i, MOD_SHIFT2), MOD(i, MOD_SCALE2), 0, WAN_NORM_EPS,
                    y + i * L * D);
-    if ((rc = loom_linear_forward_ex(w->ffn_in, y, M, D, h, m->cfg.ffn_dim, LOOM_ACT_GELU_TANH, 0))) {
+    if ((rc = loom_linear_forward_pair(w->ffn_in, LOOM_ACT_GELU_TANH, w->ffn_out, y, M, D, q, D, 0))) {
         rc = loom_errorf(err, rc, "DiT block: matrix product failed");
         goto done;
     }
-    if ((rc = linear(w->ffn_out, h, M, q, err)))
-        goto done;
     for (int64_t i = 0; i < b->B; i++)
         loom_residual_gate(b->x + i * L * D, q + i * L * D, L, D, 0, MOD(i, MOD_GATE2), 0);
 #undef MOD

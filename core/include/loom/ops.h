@@ -114,6 +114,17 @@ enum {                          /* loom_linear_forward_ex flags */
 /* Strided form: x rows ldx floats apart, y rows ldy apart; act applied after the bias. */
 int          loom_linear_forward_ex(loom_linear *l, const float *x, int64_t M, int64_t ldx,
                                     float *y, int64_t ldy, loom_act act, unsigned flags);
+/* Several products of one input, ys[i][M, N_i] = x . W_i^T + b_i (rows N_i apart). All
+ * share K; the input is converted for the kernels once instead of once per product (the
+ * q, k and v projections of attention). */
+int          loom_linear_forward_group(loom_linear *const *ls, int n, const float *x, int64_t M, int64_t ldx,
+                                       float *const *ys);
+/* Two products in a row, y (=|+=) act(x . W1^T + b1) . W2^T + b2, where W2's K is W1's N:
+ * a feed-forward block. On AMX the hidden rows go from the first product's tiles straight
+ * into the second's bf16 input layout, never existing in f32; the result is the same as
+ * two loom_linear_forward_ex calls. flags: LOOM_LINEAR_ACCUMULATE (applies to y). */
+int          loom_linear_forward_pair(loom_linear *l1, loom_act act, loom_linear *l2, const float *x, int64_t M,
+                                      int64_t ldx, float *y, int64_t ldy, unsigned flags);
 int64_t      loom_linear_in(const loom_linear *l);          /* K */
 int64_t      loom_linear_out(const loom_linear *l);         /* N */
 loom_backend loom_linear_backend(const loom_linear *l);     /* what forward actually uses */
