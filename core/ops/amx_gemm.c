@@ -166,8 +166,8 @@ static inline void kernel_32x32(const uint16_t *a, const uint16_t *b, int64_t ks
         _tile_stream_loadd(7, b + s * 1024 + 512, 64);
         _tile_loadd(5, a + s * 1024 + 512, 64);
         for (int64_t j = s * pf_per_step; j < (s + 1) * pf_per_step && j < pf_rows; j++) {
-            _m_prefetchw(pf + j * pf_stride);
-            _m_prefetchw(pf + j * pf_stride + 64);
+            __builtin_prefetch(pf + j * pf_stride, 1, 3);
+            __builtin_prefetch(pf + j * pf_stride + 64, 1, 3);
         }
         _tile_dpbf16ps(0, 4, 6);
         _tile_dpbf16ps(1, 4, 7);
