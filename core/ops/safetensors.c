@@ -43,6 +43,17 @@ static void mapping_unref(void *p)
     free(m);
 }
 
+void loom_safetensors_drop_pages(const loom_tensor *view)
+{
+    if (!view || view->release != mapping_unref) return;
+    const st_mapping *m = view->owner;
+    if (!m->is_mmap) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)view->data + page - 1) / page * page;
+    const uintptr_t hi = ((uintptr_t)view->data + loom_tensor_nbytes(view)) / page * page;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);   /* a clean file mapping: nothing is lost */
+}
+
 typedef struct st_entry {
     char      *name;
     loom_dtype dtype;

@@ -190,6 +190,7 @@ static int make_linear(umt5_encoder *e, umt5_role r, int64_t l, int64_t rows, in
             *out = NULL;
         }
     }
+    if (*out) loom_safetensors_drop_pages(t);   /* packed: the file's copy need not stay resident */
     loom_tensor_unref(t);
     if (!*out)
         return loom_error_prefix(err, "'%s': tensor '%s': ", e->files.path, name);

@@ -143,6 +143,7 @@ static loom_linear *load_linear(loader *L, const char *layer, int64_t N, int64_t
     }
     loom_backend be = loom_linear_backend(l);
     L->bytes += (size_t)(N * K + N) * (be == LOOM_BACKEND_AMX || be == LOOM_BACKEND_ONEDNN ? 2 : 4);
+    loom_safetensors_drop_pages(w);     /* packed: the file's copy need not stay resident */
 done:
     loom_tensor_unref(w);
     loom_tensor_unref(b);

@@ -53,6 +53,11 @@ size_t       loom_safetensors_metadata_count(const loom_safetensors *st);
 /* i-th metadata entry in file order; returns the key and sets *value. */
 const char  *loom_safetensors_metadata_at(const loom_safetensors *st, size_t i, const char **value);
 const char  *loom_safetensors_path(const loom_safetensors *st);
+/* Done with a view's bytes for now (e.g. once they are packed): the file pages wholly
+ * inside it leave this process's memory; touching them again reads them back from the
+ * file. Loading a large file then does not keep every page it packed resident. Does
+ * nothing for tensors that are not views of a mapped file. */
+void         loom_safetensors_drop_pages(const loom_tensor *view);
 
 /* Write atomically: temp file in the same dir + fsync + rename; never leaves a partial file.
  * meta: NULL or NULL-terminated key,value,... Names must be unique and non-empty. The data
