@@ -17,7 +17,8 @@
  * Columns: GFLOP/s from the median loom time; % of the peak measured just before the
  * case on the same thread count (AMX bf16 peak for bf16 rows, AVX-512 FMA peak for f32);
  * xBLAS = OpenBLAS f32 time / loom time (same process, loom's OpenBLAS backend);
- * xTorch = PyTorch time / loom time for the same dtype and work.
+ * xTorch = PyTorch time / loom time for the same dtype and work; xSDPA = the same against
+ * F.scaled_dot_product_attention (PyTorch's fused CPU flash kernel), bf16 only.
  */
 #define _GNU_SOURCE
 #include "loom/ops.h"
@@ -344,7 +345,7 @@ int main(int argc, char **argv)
             loom_linear_free(cf.l);
             free(w); free(x); free(y); free(cf.y);
         }
-        printf("attention 12 heads x 128   Sq    Sk | bf16 ms  GF/s  %%peak  xTorch | f32 ms  GF/s  xTorch\n");
+        printf("attention 12 heads x 128   Sq    Sk | bf16 ms  GF/s  %%peak  xTorch  xSDPA | f32 ms  GF/s  xTorch\n");
         for (int ai = 0; ai < natt; ai++) {
             int64_t sq = atts[ai][0], sk = atts[ai][1];
             const int H = 12, D = 128;
@@ -357,11 +358,14 @@ int main(int argc, char **argv)
             cf = cb;
             cf.p.precision = LOOM_PREC_F32;
             double fl = 4.0 * (double)sq * (double)sk * H * D;
-            double r_tb = NAN, r_tf = NAN, tb, tf;
+            double r_tb = NAN, r_ts = NAN, r_tf = NAN, tb, tf;
             if (tp.pid) {
                 snprintf(cmd, sizeof cmd, "attn bf16 %lld %lld %d %d", (long long)sq, (long long)sk, H, D);
                 tb = torch_cmd(&tp, cmd, reply, sizeof reply) ? alone(run_attention, &cb, pairs, target)
                                                              : alternate(run_attention, &cb, NULL, NULL, &tp, pairs, target, &r_tb);
+                snprintf(cmd, sizeof cmd, "sdpa bf16 %lld %lld %d %d", (long long)sq, (long long)sk, H, D);
+                if (!torch_cmd(&tp, cmd, reply, sizeof reply))
+                    alternate(run_attention, &cb, NULL, NULL, &tp, pairs, target, &r_ts);
                 snprintf(cmd, sizeof cmd, "attn f32 %lld %lld %d %d", (long long)sq, (long long)sk, H, D);
                 tf = quick ? NAN
                      : torch_cmd(&tp, cmd, reply, sizeof reply) ? alone(run_attention, &cf, pairs, target)
@@ -370,17 +374,18 @@ int main(int argc, char **argv)
                 tb = alone(run_attention, &cb, pairs, target);
                 tf = quick ? NAN : alone(run_attention, &cf, pairs, target);
             }
-            char b[16], c[16];
+            char b[16], c[16], sd[16];
             fmt_ratio(b, sizeof b, r_tb);
+            fmt_ratio(sd, sizeof sd, r_ts);
             fmt_ratio(c, sizeof c, r_tf);
             char fms[16] = "-", fgf[16] = "-";
             if (!isnan(tf)) {
                 snprintf(fms, sizeof fms, "%.1f", tf * 1e3);
                 snprintf(fgf, sizeof fgf, "%.0f", fl / tf * 1e-9);
             }
-            printf("  %-22s %5lld %5lld | %7.1f %5.0f %5.0f%% %7s | %6s %5s %7s\n", "fused flash", (long long)sq,
-                   (long long)sk, tb * 1e3, fl / tb * 1e-9, pk_amx > 0 ? 100.0 * fl / tb * 1e-9 / pk_amx : 0.0, b, fms,
-                   fgf, c);
+            printf("  %-22s %5lld %5lld | %7.1f %5.0f %5.0f%% %7s %6s | %6s %5s %7s\n", "fused flash", (long long)sq,
+                   (long long)sk, tb * 1e3, fl / tb * 1e-9, pk_amx > 0 ? 100.0 * fl / tb * 1e-9 / pk_amx : 0.0, b, sd,
+                   fms, fgf, c);
             fflush(stdout);
             free(q); free(k); free(v); free(o);
         }

@@ -9,6 +9,8 @@ protocol is line based on stdin/stdout:
   threads <n>                -> ok            torch.set_num_threads(n), OpenBLAS too
   linear <f32|bf16> M K N    -> ok            F.linear(x[M,K], w[N,K])
   attn <f32|bf16> Sq Sk H D  -> ok            softmax(q k^T / sqrt(D)) v, per head
+  sdpa <f32|bf16> Sq Sk H D  -> ok            the same through F.scaled_dot_product_attention
+                                              (PyTorch's fused CPU flash kernel, what diffusers calls)
   run <reps> [cpu]           -> <seconds per call, mean of reps>  (cpu: thread CPU time)
   quit
 
@@ -68,7 +70,7 @@ def main():
             def fn(x=x, wt=wt):
                 return F.linear(x, wt)
             print("ok", flush=True)
-        elif cmd == "attn":
+        elif cmd in ("attn", "sdpa"):
             dt = torch.bfloat16 if w[1] == "bf16" else torch.float32
             Sq, Sk, H, D = int(w[2]), int(w[3]), int(w[4]), int(w[5])
             q = torch.randn(1, H, Sq, D).to(dt)
@@ -76,8 +78,12 @@ def main():
             v = torch.randn(1, H, Sk, D).to(dt)
             scale = 1.0 / D ** 0.5
 
-            def fn(q=q, k=k, v=v, scale=scale):
-                return torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * scale, dim=-1).matmul(v)
+            if cmd == "sdpa":
+                def fn(q=q, k=k, v=v):
+                    return F.scaled_dot_product_attention(q, k, v)
+            else:
+                def fn(q=q, k=k, v=v, scale=scale):
+                    return torch.softmax(torch.matmul(q, k.transpose(-1, -2)) * scale, dim=-1).matmul(v)
             print("ok", flush=True)
         elif cmd == "run":
             reps = int(w[1])
