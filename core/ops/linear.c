@@ -360,11 +360,12 @@ int loom_linear_forward_pair(loom_linear *l1, loom_act act, loom_linear *l2, con
     /* the hidden rows go straight from the first product's tiles into the second's input
      * layout (l2's Kp is l1's Np), so they are never written or read as f32 */
     const int64_t Mp = ops_round_up(M, 32);
+    const int serial1 = run_serial(M, l1->N, l1->K);
     uint16_t *h = ops_scratch(1, (size_t)Mp * (size_t)l1->amx.Np * 2);
-    const uint16_t *a = h ? amx_pack_input(l1, x, M, ldx, run_serial(M, l1->N, l1->K)) : NULL;
+    const uint16_t *a = h ? amx_pack_input(l1, x, M, ldx, serial1) : NULL;
     if (!a) return LOOM_ERR_NOMEM;
     amx_out hidden = {.packed = h, .packed_ks = l1->amx.Np / 32, .act = act};
-    amx_run(l1, a, M, &hidden, run_serial(M, l1->N, l1->K));
+    amx_run(l1, a, M, &hidden, serial1);
     amx_out out = {.y = y, .ldy = ldy ? ldy : l2->N, .accumulate = (flags & LOOM_LINEAR_ACCUMULATE) != 0};
     amx_run(l2, h, M, &out, run_serial(M, l2->N, l2->K));
     return 0;

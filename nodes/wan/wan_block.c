@@ -27,10 +27,15 @@ static int attend(wan_dit *m, const float *q, const float *k, const float *v, in
     return loom_attention(&p, err);
 }
 
+/* rc of a loom_linear_* call, with the message the ops layer does not write */
+static int product(int rc, loom_error *err)
+{
+    return rc ? loom_errorf(err, rc, "DiT block: matrix product failed") : LOOM_OK;
+}
+
 static int linear(loom_linear *l, const float *x, int64_t M, float *y, loom_error *err)
 {
-    int rc = loom_linear_forward(l, x, M, y);
-    return rc ? loom_errorf(err, rc, "DiT block: matrix product failed") : LOOM_OK;
+    return product(loom_linear_forward(l, x, M, y), err);
 }
 
 int wan_block_forward(wan_dit *m, int layer, const wan_batch *b, loom_error *err)
@@ -56,10 +61,8 @@ int wan_block_forward(wan_dit *m, int layer, const wan_batch *b, loom_error *err
                    y + i * L * D);
     loom_linear *qkv[3] = {w->self_q, w->self_k, w->self_v};
     float *qkv_out[3] = {q, k, v};
-    if ((rc = loom_linear_forward_group(qkv, 3, y, M, D, qkv_out))) {
-        rc = loom_errorf(err, rc, "DiT block: matrix product failed");
+    if ((rc = product(loom_linear_forward_group(qkv, 3, y, M, D, qkv_out), err)))
         goto done;
-    }
     loom_rmsnorm(q, M, D, w->self_norm_q, WAN_NORM_EPS, q);
     loom_rmsnorm(k, M, D, w->self_norm_k, WAN_NORM_EPS, k);
     for (int64_t i = 0; i < b->B; i++) {
@@ -84,19 +87,16 @@ int wan_block_forward(wan_dit *m, int layer, const wan_batch *b, loom_error *err
         if ((rc = attend(m, q + i * L * D, kv->k + off, kv->v + off, L, kv->rows, y + i * L * D, a, err)))
             goto done;
     }
-    if ((rc = loom_linear_forward_ex(w->cross_o, y, M, D, b->x, D, LOOM_ACT_NONE, LOOM_LINEAR_ACCUMULATE))) {
-        rc = loom_errorf(err, rc, "DiT block: matrix product failed");
+    if ((rc = product(loom_linear_forward_ex(w->cross_o, y, M, D, b->x, D, LOOM_ACT_NONE, LOOM_LINEAR_ACCUMULATE),
+                      err)))
         goto done;
-    }
 
     /* feed-forward */
     for (int64_t i = 0; i < b->B; i++)
         loom_adaln(b->x + i * L * D, L, D, MOD(i, MOD_SHIFT2), MOD(i, MOD_SCALE2), 0, WAN_NORM_EPS,
                    y + i * L * D);
-    if ((rc = loom_linear_forward_pair(w->ffn_in, LOOM_ACT_GELU_TANH, w->ffn_out, y, M, D, q, D, 0))) {
-        rc = loom_errorf(err, rc, "DiT block: matrix product failed");
+    if ((rc = product(loom_linear_forward_pair(w->ffn_in, LOOM_ACT_GELU_TANH, w->ffn_out, y, M, D, q, D, 0), err)))
         goto done;
-    }
     for (int64_t i = 0; i < b->B; i++)
         loom_residual_gate(b->x + i * L * D, q + i * L * D, L, D, 0, MOD(i, MOD_GATE2), 0);
 #undef MOD
