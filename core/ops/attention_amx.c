@@ -24,6 +24,7 @@
 #include <string.h>
 
 #define ATT_BQ 32          /* query rows per task: two A tiles */
+#define ATT_LAZY_MAX 32.0f   /* log2 headroom for P above 1 before a row is redone */
 #define ATT_BK 512         /* keys per softmax step: S block 64 KiB, P 32 KiB (7-12 % faster than 256, same as 1024) */
 
 
@@ -31,58 +32,86 @@ typedef struct att_ctx {
     const loom_attention_params *p;
     int64_t   D, Dp, Skp, qs, ks, vs, os;
     uint16_t *kpack, *vpack;     /* [H][Skp/16][Dp/32][512], [H][Skp/32][Dp/16][512] */
+    uint16_t *qpack;             /* [H][qblocks * 32][Dp] */
     int64_t   qblocks;
+    int       failed;            /* a packing task found no memory */
     float     c;                 /* scale * log2(e) */
 } att_ctx;
 
 /* ---- packing ---------------------------------------------------------------------- */
 
-static void pack_kv_task(void *ctx, int64_t h0, int64_t h1, int tid)
+/* Rows [r0, r1) of one projection (all heads side by side, `stride` floats apart) rounded
+ * to bf16 as dst[h][r - r0][Dp], zero past D and past `valid` rows. Reading whole rows in
+ * order lets the hardware prefetchers follow; a per-head pass would read 2 * D bytes out
+ * of every row and miss on nearly each one. */
+static void round_rows(const att_ctx *a, const float *src, int64_t stride, int64_t valid, int64_t r0, int64_t r1,
+                       uint16_t *dst, int64_t head_pitch)
+{
+    const int64_t D = a->D, Dp = a->Dp;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *row = src + r * stride;
+        for (int64_t h = 0; h < a->p->heads; h++) {
+            uint16_t *out = dst + h * head_pitch + (r - r0) * Dp;
+            for (int64_t d = 0; d < Dp; d += 16) {
+                __m512 v = r < valid && d < D ? _mm512_maskz_loadu_ps(vm_tail(D - d), row + h * D + d) : _mm512_setzero_ps();
+                vm_store_bf16x16(out + d, v, 0xffff);
+            }
+        }
+    }
+}
+
+/* Key groups [g0, g1) of 32 keys, every head: K^T tiles (key group of 16, d step s; row r
+ * = d pair, column = key) gather one d pair from each of 16 rounded key rows; V tiles
+ * (key step, d group e; row r = key pair, column = d) interleave two rounded rows. */
+static void pack_kv_task(void *ctx, int64_t g0, int64_t g1, int tid)
 {
     att_ctx *a = ctx;
     const loom_attention_params *p = a->p;
     (void)tid;
-    const int64_t D = a->D, Dp = a->Dp, Skp = a->Skp, ds = Dp / 32, dg = Dp / 16;
-    for (int64_t h = h0; h < h1; h++) {
-        uint16_t *kp = a->kpack + h * Skp * Dp, *vp = a->vpack + h * Skp * Dp;
-        /* K^T tiles: tile (key group g, d step s), row r = d pair, col c = key. */
-        for (int64_t key = 0; key < Skp; key++) {
-            _Alignas(64) uint16_t row[4096];
-            const float *kr = p->k + key * a->ks + h * D;
-            for (int64_t d = 0; d < Dp; d += 16) {
-                __m512 v = key < p->sk && d < D ? _mm512_maskz_loadu_ps(vm_tail(D - d), kr + d) : _mm512_setzero_ps();
-                vm_store_bf16x16(row + d, v, 0xffff);
+    const int64_t Dp = a->Dp, Skp = a->Skp, ds = Dp / 32, dg = Dp / 16, H = p->heads;
+    uint16_t *kr = ops_scratch(2, (size_t)2 * 32 * (size_t)(H * Dp) * 2);
+    if (!kr) {
+        a->failed = 1;
+        return;
+    }
+    uint16_t *vr = kr + 32 * H * Dp;
+    const __m512i key_pitch = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                 _mm512_set1_epi32((int)(Dp / 2)));
+    for (int64_t g = g0; g < g1; g++) {
+        round_rows(a, p->k, a->ks, p->sk, g * 32, g * 32 + 32, kr, 32 * Dp);
+        round_rows(a, p->v, a->vs, p->sk, g * 32, g * 32 + 32, vr, 32 * Dp);
+        for (int64_t h = 0; h < H; h++) {
+            uint16_t *kp = a->kpack + h * Skp * Dp, *vp = a->vpack + h * Skp * Dp;
+            const uint16_t *kh = kr + h * 32 * Dp, *vh = vr + h * 32 * Dp;
+            for (int64_t half = 0; half < 2; half++) {
+                for (int64_t st = 0; st < ds; st++) {
+                    uint32_t *tile = (uint32_t *)(kp + ((g * 2 + half) * ds + st) * 512);
+                    for (int r = 0; r < 16; r++) {
+                        __m512i idx = _mm512_add_epi32(key_pitch, _mm512_set1_epi32((int)(half * 8 * Dp + st * 16 + r)));
+                        _mm512_store_si512((void *)(tile + r * 16), _mm512_i32gather_epi32(idx, kh, 4));
+                    }
+                }
             }
-            int64_t g = key / 16, c = key % 16;
-            const uint32_t *pr = (const uint32_t *)row;
-            for (int64_t s = 0; s < ds; s++) {
-                uint32_t *tile = (uint32_t *)(kp + (g * ds + s) * 512);
-                for (int r = 0; r < 16; r++) tile[r * 16 + c] = pr[s * 16 + r];
-            }
-        }
-        /* V tiles: tile (key step t, d group e), row r = key pair, col c = d. */
-        for (int64_t key = 0; key < Skp; key += 2) {
-            _Alignas(64) uint16_t r0[4096], r1[4096];
-            const float *v0 = p->v + key * a->vs + h * D, *v1 = v0 + a->vs;
-            for (int64_t d = 0; d < Dp; d += 16) {
-                __mmask16 m = vm_tail(D - d);
-                __m512 x0 = key < p->sk && d < D ? _mm512_maskz_loadu_ps(m, v0 + d) : _mm512_setzero_ps();
-                __m512 x1 = key + 1 < p->sk && d < D ? _mm512_maskz_loadu_ps(m, v1 + d) : _mm512_setzero_ps();
-                vm_store_bf16x16(r0 + d, x0, 0xffff);
-                vm_store_bf16x16(r1 + d, x1, 0xffff);
-            }
-            int64_t t = key / 32, r = (key % 32) / 2;
             for (int64_t e = 0; e < dg; e++) {
-                uint16_t *tile = vp + (t * dg + e) * 512 + r * 32;
-                /* interleave 16 values of each row: (r0[d], r1[d]) pairs */
-                __m256i a0 = _mm256_load_si256((const __m256i *)(r0 + e * 16));
-                __m256i a1 = _mm256_load_si256((const __m256i *)(r1 + e * 16));
-                __m512i w0 = _mm512_cvtepu16_epi32(a0), w1 = _mm512_cvtepu16_epi32(a1);
-                __m512i pr = _mm512_or_si512(w0, _mm512_slli_epi32(w1, 16));
-                _mm512_storeu_si512((void *)tile, pr);
+                uint16_t *tile = vp + (g * dg + e) * 512;
+                for (int r = 0; r < 16; r++) {
+                    __m512i w0 = _mm512_cvtepu16_epi32(_mm256_load_si256((const __m256i *)(vh + (2 * r) * Dp + e * 16)));
+                    __m512i w1 = _mm512_cvtepu16_epi32(_mm256_load_si256((const __m256i *)(vh + (2 * r + 1) * Dp + e * 16)));
+                    _mm512_store_si512((void *)(tile + r * 32), _mm512_or_si512(w0, _mm512_slli_epi32(w1, 16)));
+                }
             }
         }
     }
+}
+
+/* Query rows in 32-row blocks [b0, b1), every head, into qpack[h][row][Dp]. */
+static void pack_q_task(void *ctx, int64_t b0, int64_t b1, int tid)
+{
+    att_ctx *a = ctx;
+    (void)tid;
+    for (int64_t b = b0; b < b1; b++)
+        round_rows(a, a->p->q, a->qs, a->p->sq, b * ATT_BQ, b * ATT_BQ + ATT_BQ, a->qpack + b * ATT_BQ * a->Dp,
+                   a->qblocks * ATT_BQ * a->Dp);
 }
 
 /* ---- the per-block kernel --------------------------------------------------------- */
@@ -112,7 +141,31 @@ static inline void qk_group(const uint16_t *qb, int64_t Dp, int64_t ds, const ui
     _tile_stored(3, sg + 16 * ATT_BK + 16, sstride);
 }
 
-static void attend_block(const att_ctx *a, int64_t h, int64_t i0, uint16_t *qb, float *sbuf, uint16_t *pb, float *ob)
+/* One row of P = bf16(2^(cm s - m)) over nvec vectors of scores; returns the sum of the
+ * rounded values (what P V will use, so rows stay convex combinations of V) and puts the
+ * largest score read into *smax. */
+static inline float exp_row(const float *sr, uint16_t *pr, int64_t nvec, __m512 cm, float m, float *smax)
+{
+    const __m512 mv = _mm512_set1_ps(m);
+    const __m512i hi_mask = _mm512_set1_epi32((int)0xffff0000u);
+    __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
+    __m512 mx0 = _mm512_set1_ps(-INFINITY), mx1 = mx0;
+    for (int64_t v = 0; v < nvec; v += 2) {
+        __m512 s0 = _mm512_load_ps(sr + v * 16), s1 = _mm512_load_ps(sr + v * 16 + 16);
+        mx0 = _mm512_max_ps(mx0, s0);
+        mx1 = _mm512_max_ps(mx1, s1);
+        __m512bh pbh = _mm512_cvtne2ps_pbh(vm_exp2_bf(_mm512_fmsub_ps(s1, cm, mv)), vm_exp2_bf(_mm512_fmsub_ps(s0, cm, mv)));
+        _mm512_store_si512((void *)(pr + v * 16), (__m512i)pbh);
+        /* widen the rounded bf16 values back to f32 by shifting */
+        __m512i bi = (__m512i)pbh;
+        sum0 = _mm512_add_ps(sum0, _mm512_castsi512_ps(_mm512_slli_epi32(bi, 16)));
+        sum1 = _mm512_add_ps(sum1, _mm512_castsi512_ps(_mm512_and_si512(bi, hi_mask)));
+    }
+    *smax = vm_hmax(_mm512_max_ps(mx0, mx1));
+    return vm_hsum(_mm512_add_ps(sum0, sum1));
+}
+
+static void attend_block(const att_ctx *a, int64_t h, int64_t i0, float *sbuf, uint16_t *pb, float *ob)
 {
     const loom_attention_params *p = a->p;
     const int64_t D = a->D, Dp = a->Dp, ds = Dp / 32, dg = Dp / 16, Skp = a->Skp;
@@ -122,13 +175,8 @@ static void attend_block(const att_ctx *a, int64_t h, int64_t i0, uint16_t *qb, 
     const __m512 ninf = _mm512_set1_ps(-INFINITY), cv = _mm512_set1_ps(a->c);
     const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
 
-    /* Q rows -> bf16 A tiles (zero padded rows and dims). */
+    const uint16_t *qb = a->qpack + (h * a->qblocks * ATT_BQ + i0) * Dp;   /* 32 rounded rows */
     for (int64_t r = 0; r < ATT_BQ; r++) {
-        const float *qr = p->q + (i0 + r) * a->qs + h * D;
-        for (int64_t d = 0; d < Dp; d += 16) {
-            __m512 v = r < rows && d < D ? _mm512_maskz_loadu_ps(vm_tail(D - d), qr + d) : _mm512_setzero_ps();
-            vm_store_bf16x16(qb + r * Dp + d, v, 0xffff);
-        }
         mrow[r] = -INFINITY;
         lrow[r] = 0.0f;
     }
@@ -159,9 +207,21 @@ static void attend_block(const att_ctx *a, int64_t h, int64_t i0, uint16_t *qb, 
         int moved = 0;
         for (int64_t r = 0; r < rows; r++) {
             float *sr = sb + r * ATT_BK;
+            uint16_t *pr = pb + r * ATT_BK;
             const int64_t i = i0 + r;
-            float bmax;
-            if (plain) {
+            float bmax, smax;
+            alpha[r] = 1.0f;
+            if (plain && mrow[r] != -INFINITY) {
+                /* Lazy maximum: one pass against the running maximum m. P may exceed 1, which
+                 * bf16 and the f32 sums hold without losing relative precision; only when this
+                 * block's maximum is far above m (P near overflow) is the row redone below. */
+                float sum = exp_row(sr, pr, nvec, cv, mrow[r], &smax);
+                if (a->c * smax <= mrow[r] + ATT_LAZY_MAX) {
+                    lrow[r] += sum;
+                    goto next_row;
+                }
+                bmax = a->c * smax;
+            } else if (plain) {
                 /* max(c * s) = c * max(s) for c > 0: no need to scale every score first */
                 __m512 mx0 = _mm512_load_ps(sr), mx1 = _mm512_load_ps(sr + 16);
                 for (int64_t v = 2; v < nvec; v += 2) {
@@ -191,28 +251,18 @@ static void attend_block(const att_ctx *a, int64_t h, int64_t i0, uint16_t *qb, 
                 }
                 bmax = vm_hmax(mx);
             }
-            float mold = mrow[r], mnew = fmaxf(mold, bmax);
-            float mref = mnew == -INFINITY ? 0.0f : mnew;       /* all masked so far: P = 0 */
-            float al = mold == mnew ? 1.0f : mold == -INFINITY ? 0.0f : exp2f(mold - mnew);
-            alpha[r] = al;
-            moved |= al != 1.0f;
-            mrow[r] = mnew;
-            /* plain: p = 2^(c s - m) as one FMA; else the stored scores are already scaled */
-            const __m512 cm = plain ? cv : _mm512_set1_ps(1.0f), mv = _mm512_set1_ps(mref);
-            __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
-            const __m512i hi_mask = _mm512_set1_epi32((int)0xffff0000u);
-            uint16_t *pr = pb + r * ATT_BK;
-            for (int64_t v = 0; v < nvec; v += 2) {
-                __m512 e0 = vm_exp2_bf(_mm512_fmsub_ps(_mm512_load_ps(sr + v * 16), cm, mv));
-                __m512 e1 = vm_exp2_bf(_mm512_fmsub_ps(_mm512_load_ps(sr + v * 16 + 16), cm, mv));
-                __m512bh pbh = _mm512_cvtne2ps_pbh(e1, e0);
-                _mm512_store_si512((void *)(pr + v * 16), (__m512i)pbh);
-                /* sum the rounded values: widen bf16 back to f32 by shifting */
-                __m512i bi = (__m512i)pbh;
-                sum0 = _mm512_add_ps(sum0, _mm512_castsi512_ps(_mm512_slli_epi32(bi, 16)));
-                sum1 = _mm512_add_ps(sum1, _mm512_castsi512_ps(_mm512_and_si512(bi, hi_mask)));
+            {
+                float mold = mrow[r], mnew = fmaxf(mold, bmax);
+                float mref = mnew == -INFINITY ? 0.0f : mnew;       /* all masked so far: P = 0 */
+                float al = mold == mnew ? 1.0f : mold == -INFINITY ? 0.0f : exp2f(mold - mnew);
+                alpha[r] = al;
+                moved |= al != 1.0f;
+                mrow[r] = mnew;
+                /* plain: p = 2^(c s - m) as one FMA; else the stored scores are already scaled */
+                float sum = exp_row(sr, pr, nvec, plain ? cv : _mm512_set1_ps(1.0f), mref, &smax);
+                lrow[r] = lrow[r] * al + sum;
             }
-            lrow[r] = lrow[r] * al + vm_hsum(_mm512_add_ps(sum0, sum1));
+        next_row:
             if (issued < gn && (r + 1) % every == 0) {
                 qk_group(qb, Dp, ds, kp + ((k0n / 16 + 2 * issued) * ds) * 512, sn + issued * 32);
                 issued++;
@@ -271,19 +321,20 @@ static void attend_task(void *ctx, int64_t t0, int64_t t1, int tid)
     att_ctx *a = ctx;
     (void)tid;
     const int64_t Dp = a->Dp;
-    /* per-thread tiles: Q (bf16), S (f32, two buffers), P (bf16), O (f32) */
-    size_t need = (size_t)ATT_BQ * Dp * 2 + 2 * (size_t)ATT_BQ * ATT_BK * 4 + (size_t)ATT_BQ * ATT_BK * 2 +
-                  (size_t)ATT_BQ * Dp * 4 + 256;
+    /* per-thread tiles: S (f32, two buffers), P (bf16), O (f32) */
+    size_t need = 2 * (size_t)ATT_BQ * ATT_BK * 4 + (size_t)ATT_BQ * ATT_BK * 2 + (size_t)ATT_BQ * Dp * 4 + 256;
     unsigned char *buf = ops_scratch(2, need);
-    if (!buf) return;
-    uint16_t *qb = (uint16_t *)buf;
-    float *sb = (float *)(buf + (size_t)ATT_BQ * Dp * 2);
+    if (!buf) {
+        a->failed = 1;
+        return;
+    }
+    float *sb = (float *)buf;
     uint16_t *pb = (uint16_t *)((unsigned char *)sb + 2 * (size_t)ATT_BQ * ATT_BK * 4);
     float *ob = (float *)((unsigned char *)pb + (size_t)ATT_BQ * ATT_BK * 2);
     amx_tiles_configure();
     for (int64_t t = t0; t < t1; t++) {
         int64_t h = t / a->qblocks, qb_i = t % a->qblocks;
-        attend_block(a, h, qb_i * ATT_BQ, qb, sb, pb, ob);
+        attend_block(a, h, qb_i * ATT_BQ, sb, pb, ob);
     }
     _tile_release();
 }
@@ -305,16 +356,20 @@ int amx_attention(const loom_attention_params *p, loom_error *err)
     a.c = scale * 1.44269504088896341f;
     if (a.Dp > 4096)
         return loom_errorf(err, LOOM_ERR_UNSUPPORTED, "attention: head_dim %lld above the AMX kernel's 4096", (long long)a.D);
+    a.qblocks = (p->sq + ATT_BQ - 1) / ATT_BQ;
     size_t per = (size_t)a.Skp * (size_t)a.Dp * 2;
-    size_t bytes = 2 * per * (size_t)p->heads;
+    size_t qbytes = (size_t)(a.qblocks * ATT_BQ) * (size_t)a.Dp * 2 * (size_t)p->heads;
+    size_t bytes = 2 * per * (size_t)p->heads + qbytes;
     size_t mark = p->scratch ? loom_arena_mark(p->scratch) : 0;
     unsigned char *buf = p->scratch ? loom_arena_alloc(p->scratch, bytes) : ops_scratch(1, bytes);
-    if (!buf) return loom_errorf(err, LOOM_ERR_NOMEM, "attention: cannot allocate %zu bytes for packed K/V", bytes);
+    if (!buf) return loom_errorf(err, LOOM_ERR_NOMEM, "attention: cannot allocate %zu bytes for packed Q/K/V", bytes);
     a.kpack = (uint16_t *)buf;
     a.vpack = (uint16_t *)(buf + per * (size_t)p->heads);
-    loom_parallel_for(p->heads, pack_kv_task, &a);
-    a.qblocks = (p->sq + ATT_BQ - 1) / ATT_BQ;
-    loom_parallel_for(a.qblocks * p->heads, attend_task, &a);
+    a.qpack = (uint16_t *)(buf + 2 * per * (size_t)p->heads);
+    loom_parallel_for(a.Skp / 32, pack_kv_task, &a);
+    loom_parallel_for(a.qblocks, pack_q_task, &a);
+    if (!a.failed) loom_parallel_for(a.qblocks * p->heads, attend_task, &a);
     if (p->scratch) loom_arena_reset(p->scratch, mark);
+    if (a.failed) return loom_errorf(err, LOOM_ERR_NOMEM, "attention: out of memory for per-thread buffers");
     return 0;
 }

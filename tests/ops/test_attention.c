@@ -23,6 +23,7 @@ typedef struct acase {
     int         heads, d;
     float       scale;
     int         fused, relbias, mask, dense, allmask;
+    int64_t     boost_from;   /* keys from here on scaled 40x: the running maximum jumps late */
 } acase;
 
 static int run(const acase *c, loom_precision prec)
@@ -43,6 +44,8 @@ static int run(const acase *c, loom_precision prec)
         rng_fill(kvb + c->sk * HD, c->sk * HD, 1.0f);
         k = kvb;
         v = kvb + c->sk * HD;
+        for (int64_t j = c->boost_from; c->boost_from && j < c->sk; j++)
+            for (int64_t x = 0; x < HD; x++) kvb[j * HD + x] *= 40.0f;
     }
     int64_t nrel = c->sq + c->sk - 1;
     float *rel = c->relbias ? malloc(sizeof(float) * (size_t)(c->heads * nrel)) : NULL;
@@ -101,7 +104,10 @@ static int run(const acase *c, loom_precision prec)
     double atol = bf16 ? vmax * (smax / 128 + 1.0 / 256 + 1.0 / 512) + 1e-5 : 2e-5 * vmax * (1 + smax);
     double e = err_ratio(out, ref, c->sq * HD, atol, 0, NULL);
     double rl = rel_l2(out, ref, c->sq * HD);
-    CHECK_MSG(e <= 1.0 && (c->allmask || rl <= (bf16 ? 6e-3 : 1e-5)),
+    /* bf16 rounds q and k, so score errors grow with |q||k|: O(1) scores give ~3e-3 rel L2,
+     * the 40x boosted keys (scores ~20) 2.5e-2 before and after the lazy-maximum change */
+    double rl_max = bf16 ? 6e-3 * fmax(1.0, smax / 4.0) : 1e-5;
+    CHECK_MSG(e <= 1.0 && (c->allmask || rl <= rl_max),
           "%s (%s): worst error %.3g of bound %.3g, rel_l2 %.3g", c->name, bf16 ? "bf16" : "f32", e, atol, rl);
     printf("  %-44s %-4s max err %.2e (bound %.2e), rel_l2 %.2e\n", c->name, bf16 ? "bf16" : "f32", e * atol, atol, rl);
     free(qkv); free(kvb); free(rel); free(dense); free(mask); free(out); free(ref); free(s);
@@ -123,6 +129,9 @@ int main(void)
         {"dense bias, cross 50 x 90", 50, 90, 2, 32, 0, 0, 0, 0, 1, 0},
         {"all keys masked -> zero rows", 20, 30, 2, 16, 0, 0, 0, 0, 0, 1},
         {"1 query, 1 key", 1, 1, 1, 8, 0, 0, 0, 0, 0, 0},
+        {"self 1100 tokens, 3 heads x 128 (3 key blocks)", 1100, 1100, 3, 128, 0, 0, 0, 0, 0, 0},
+        {"cross 40 x 1300, max jumps in block 2", 40, 1300, 2, 64, 0, 0, 0, 0, 0, 0, 700},
+        {"key mask over 3 key blocks, 1030 keys", 33, 1030, 2, 32, 0, 0, 0, 1, 0, 0},
     };
     int n = (int)(sizeof cases / sizeof cases[0]);
     for (int pi = 0; pi < 2; pi++) {
