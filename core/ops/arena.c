@@ -5,7 +5,9 @@
  * (a position in the sequence of allocations), so reset(mark) pops everything allocated
  * after it. Resetting to 0 with more than one chunk replaces them by a single chunk of the
  * peak size: after the first forward pass the arena holds one block and never calls
- * malloc again.
+ * malloc again. A chunk dropped by a reset to a nonzero mark is kept as a spare for the
+ * next overflow: a model that resets to a mark inside every layer (attention's packed
+ * inputs) would otherwise map, fault in and unmap a fresh chunk on each call.
  */
 #include "loom/ops.h"
 
@@ -22,6 +24,7 @@ typedef struct arena_chunk {
 
 struct loom_arena {
     arena_chunk *top;
+    arena_chunk *spare;   /* the largest chunk dropped by a reset, reused before malloc */
     size_t       peak;
 };
 
@@ -52,14 +55,21 @@ loom_arena *loom_arena_new(size_t initial_bytes, loom_error *err)
     return a;
 }
 
+static void chunk_free(arena_chunk *c)
+{
+    if (!c) return;
+    loom_aligned_free(c->mem);
+    free(c);
+}
+
 void loom_arena_free(loom_arena *a)
 {
     if (!a) return;
     for (arena_chunk *c = a->top, *p; c; c = p) {
         p = c->prev;
-        loom_aligned_free(c->mem);
-        free(c);
+        chunk_free(c);
     }
+    chunk_free(a->spare);
     free(a);
 }
 
@@ -75,8 +85,15 @@ void *loom_arena_alloc(loom_arena *a, size_t bytes)
     if (c->cap - c->used < need) {
         size_t cap = c->cap * 2;
         if (cap < need) cap = need;
-        arena_chunk *n = chunk_new(cap, c->base + c->cap);
-        if (!n) return NULL;
+        arena_chunk *n = a->spare;
+        if (n && n->cap >= cap) {
+            a->spare = NULL;
+            n->used = 0;
+            n->base = c->base + c->cap;
+        } else {
+            n = chunk_new(cap, c->base + c->cap);
+            if (!n) return NULL;
+        }
         /* The unused tail of the old chunk counts as consumed, so marks stay monotonic. */
         c->used = c->cap;
         n->prev = c;
@@ -97,12 +114,17 @@ float *loom_arena_f32(loom_arena *a, int64_t n)
 
 void loom_arena_reset(loom_arena *a, size_t mark)
 {
-    /* Drop whole chunks above the mark. */
+    /* Drop whole chunks above the mark, keeping the largest as the spare. */
     while (a->top->prev && a->top->base >= mark) {
         arena_chunk *c = a->top;
         a->top = c->prev;
-        loom_aligned_free(c->mem);
-        free(c);
+        c->prev = NULL;
+        if (!a->spare || a->spare->cap < c->cap) {
+            chunk_free(a->spare);
+            a->spare = c;
+        } else {
+            chunk_free(c);
+        }
     }
     arena_chunk *c = a->top;
     c->used = mark > c->base ? mark - c->base : 0;
@@ -111,8 +133,9 @@ void loom_arena_reset(loom_arena *a, size_t mark)
         /* Everything was released: regrow to the peak so the next pass fits one chunk. */
         arena_chunk *n = chunk_new(a->peak, 0);
         if (n) {
-            loom_aligned_free(c->mem);
-            free(c);
+            chunk_free(c);
+            chunk_free(a->spare);   /* the single chunk now holds every pass */
+            a->spare = NULL;
             a->top = n;
         }
     }

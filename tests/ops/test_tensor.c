@@ -180,7 +180,31 @@ int main(void)
     void *q = loom_arena_alloc(a, (1 << 20) + 40000);
     CHECK_MSG(q != NULL && loom_arena_mark(a) <= peak + 64, "after reset one chunk holds the peak");
     loom_arena_free(a);
-    printf("arena: aligned bump allocation, marks, growth, and regrow-to-peak on reset\n");
+
+    /* a chunk dropped by a reset to a nonzero mark serves the next overflow: same memory,
+     * contents intact (a fresh mapping would come back zeroed) */
+    loom_arena *b = loom_arena_new(4096, &err);
+    CHECK_MSG(b != NULL && loom_arena_alloc(b, 1000) != NULL, "arena b");
+    size_t mb = loom_arena_mark(b);
+    const size_t mib = (size_t)1 << 20;
+    char *big1 = loom_arena_alloc(b, mib);
+    CHECK_MSG(big1 != NULL, "overflow chunk");
+    memset(big1, 0x5a, mib);
+    loom_arena_reset(b, mb);
+    CHECK_MSG(loom_arena_mark(b) == mb, "reset below the overflow chunk");
+    char *again = loom_arena_alloc(b, mib);
+    CHECK_MSG(again == big1 && again[mib / 2] == 0x5a, "the dropped chunk is reused");
+    loom_arena_reset(b, mb);
+    char *big3 = loom_arena_alloc(b, 3 * mib);
+    CHECK_MSG(big3 != NULL && big3 != big1, "a larger overflow gets a new chunk");
+    memset(big3, 0x3c, 3 * mib);
+    loom_arena_reset(b, mb);
+    again = loom_arena_alloc(b, mib);
+    CHECK_MSG(again == big3 && again[mib / 2] == 0x3c, "the larger dropped chunk becomes the spare");
+    loom_arena_reset(b, 0);
+    CHECK_MSG(loom_arena_alloc(b, 3 * mib) != NULL, "regrow to peak after the spare");
+    loom_arena_free(b);
+    printf("arena: aligned bump allocation, marks, growth, regrow-to-peak on reset, spare chunk reuse\n");
 
     return check_summary("test_tensor");
 }
