@@ -69,7 +69,8 @@ void *loom_aligned_alloc(size_t size)
     size_t align = size >= HUGE_PAGE_BYTES ? HUGE_PAGE_BYTES : LOOM_TENSOR_ALIGN;
     size_t rounded = (size + LOOM_TENSOR_ALIGN - 1) & ~(size_t)(LOOM_TENSOR_ALIGN - 1);
     if (rounded < size) return NULL;
-    void *p = aligned_alloc(align, rounded);
+    void *p = NULL;
+    if (posix_memalign(&p, align, rounded) != 0) return NULL;   /* C11 aligned_alloc wants size % align == 0 */
 #ifdef MADV_HUGEPAGE
     if (p && align == HUGE_PAGE_BYTES) (void)madvise(p, size & ~(HUGE_PAGE_BYTES - 1), MADV_HUGEPAGE);
 #endif
