@@ -34,7 +34,7 @@ typedef struct att_ctx {
     uint16_t *kpack, *vpack;     /* [H][Skp/16][Dp/32][512], [H][Skp/32][Dp/16][512] */
     uint16_t *qpack;             /* [H][qblocks * 32][Dp] */
     int64_t   qblocks;
-    int       failed;            /* a packing task found no memory */
+    int       failed;            /* a task found no memory (set atomically: tasks run concurrently) */
     float     c;                 /* scale * log2(e) */
 } att_ctx;
 
@@ -71,7 +71,7 @@ static void pack_kv_task(void *ctx, int64_t g0, int64_t g1, int tid)
     const int64_t Dp = a->Dp, Skp = a->Skp, ds = Dp / 32, dg = Dp / 16, H = p->heads;
     uint16_t *kr = ops_scratch(2, (size_t)2 * 32 * (size_t)(H * Dp) * 2);
     if (!kr) {
-        a->failed = 1;
+        __atomic_store_n(&a->failed, 1, __ATOMIC_RELAXED);
         return;
     }
     uint16_t *vr = kr + 32 * H * Dp;
@@ -87,7 +87,7 @@ static void pack_kv_task(void *ctx, int64_t g0, int64_t g1, int tid)
                 for (int64_t st = 0; st < ds; st++) {
                     uint32_t *tile = (uint32_t *)(kp + ((g * 2 + half) * ds + st) * 512);
                     for (int r = 0; r < 16; r++) {
-                        __m512i idx = _mm512_add_epi32(key_pitch, _mm512_set1_epi32((int)(half * 8 * Dp + st * 16 + r)));
+                        __m512i idx = _mm512_add_epi32(key_pitch, _mm512_set1_epi32((int)(half * 16 * (Dp / 2) + st * 16 + r)));
                         _mm512_store_si512((void *)(tile + r * 16), _mm512_i32gather_epi32(idx, kh, 4));
                     }
                 }
@@ -325,7 +325,7 @@ static void attend_task(void *ctx, int64_t t0, int64_t t1, int tid)
     size_t need = 2 * (size_t)ATT_BQ * ATT_BK * 4 + (size_t)ATT_BQ * ATT_BK * 2 + (size_t)ATT_BQ * Dp * 4 + 256;
     unsigned char *buf = ops_scratch(2, need);
     if (!buf) {
-        a->failed = 1;
+        __atomic_store_n(&a->failed, 1, __ATOMIC_RELAXED);
         return;
     }
     float *sb = (float *)buf;

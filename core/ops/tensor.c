@@ -72,7 +72,7 @@ void *loom_aligned_alloc(size_t size)
     void *p = NULL;
     if (posix_memalign(&p, align, rounded) != 0) return NULL;   /* C11 aligned_alloc wants size % align == 0 */
 #ifdef MADV_HUGEPAGE
-    if (p && align == HUGE_PAGE_BYTES) (void)madvise(p, size & ~(HUGE_PAGE_BYTES - 1), MADV_HUGEPAGE);
+    if (align == HUGE_PAGE_BYTES) (void)madvise(p, size & ~(HUGE_PAGE_BYTES - 1), MADV_HUGEPAGE);
 #endif
     return p;
 }
