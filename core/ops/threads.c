@@ -103,6 +103,8 @@ static int default_count(void)
         int v = atoi(s);
         if (v >= 1) return v > LOOM_THREADS_MAX ? LOOM_THREADS_MAX : v;
     }
+    int cores = loom_cpu_cores(NULL, NULL, 0);
+    if (cores >= 1) return cores > LOOM_THREADS_MAX ? LOOM_THREADS_MAX : cores;
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0) {
         int c = CPU_COUNT(&set);

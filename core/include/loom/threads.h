@@ -14,7 +14,9 @@
  *     outside loom's regions, with its thread count set to loom_threads_count().
  * Nesting OpenBLAS threads inside loom threads measured 2.3x slower on this machine.
  *
- * LOOM_THREADS sets the count (default: the CPUs this process may run on). With MPI, give
+ * LOOM_THREADS sets the count. The default is one thread per physical core among the CPUs
+ * this process may run on (SMT siblings share a core's AMX unit and caches; PyTorch makes
+ * the same choice), or every such CPU where the topology cannot be read. With MPI, give
  * each rank cores / ranks (loom_threads_set_count after MPI_Init).
  */
 #ifndef LOOM_THREADS_H
@@ -38,6 +40,14 @@ void loom_parallel_for(int64_t n, loom_range_fn fn, void *ctx);
 void loom_parallel_for_grain(int64_t n, int64_t grain, loom_range_fn fn, void *ctx);
 int  loom_threads_in_parallel(void);           /* nonzero inside a region */
 int  loom_thread_id(void);                     /* tid of the calling thread in the current region, else 0 */
+
+/* Most logical CPUs loom_cpu_cores looks at (Linux's CPU_SETSIZE). */
+#define LOOM_CPU_LIST_MAX 1024
+
+/* Physical cores spanned by the logical CPUs `cpus` (NULL: those this process may run on),
+ * read from the Linux CPU topology under cpu_dir (NULL: /sys/devices/system/cpu); SMT
+ * siblings count once. 0 when the topology cannot be read. */
+int  loom_cpu_cores(const char *cpu_dir, const int *cpus, int ncpus);
 
 #ifdef __cplusplus
 }
