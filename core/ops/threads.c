@@ -99,19 +99,14 @@ static void *worker_main(void *arg)
 static int default_count(void)
 {
     const char *s = getenv("LOOM_THREADS");
-    if (s && *s) {
-        int v = atoi(s);
-        if (v >= 1) return v > LOOM_THREADS_MAX ? LOOM_THREADS_MAX : v;
+    long n = s && *s ? atoi(s) : 0;
+    if (n < 1) n = loom_cpu_cores(NULL, NULL, 0);
+    if (n < 1) {   /* no topology: every CPU we may run on */
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
     }
-    int cores = loom_cpu_cores(NULL, NULL, 0);
-    if (cores >= 1) return cores > LOOM_THREADS_MAX ? LOOM_THREADS_MAX : cores;
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) {
-        int c = CPU_COUNT(&set);
-        if (c >= 1) return c > LOOM_THREADS_MAX ? LOOM_THREADS_MAX : c;
-    }
-    long c = sysconf(_SC_NPROCESSORS_ONLN);
-    return c < 1 ? 1 : c > LOOM_THREADS_MAX ? LOOM_THREADS_MAX : (int)c;
+    if (n < 1) n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > LOOM_THREADS_MAX ? LOOM_THREADS_MAX : (int)n;
 }
 
 static void pool_init(void)
