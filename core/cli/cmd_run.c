@@ -1,8 +1,10 @@
 /* cmd_run.c: `loom run` — load, apply --set, validate, run with progress, list files.
  *
  * Progress: one line per node as it finishes (time, or "cached"); on a terminal a bar
- * redraws in place for nodes that report progress. Ctrl-C asks the engine to stop at the
- * next node or progress report; a second Ctrl-C exits at once.
+ * redraws in place for nodes that report progress. Ctrl-C (or SIGTERM, as a service
+ * manager sends) asks the engine to stop at the next node or progress report; a second
+ * one exits at once, and the next run in that output folder removes what a writer had
+ * half-written (output_file.c).
  */
 #include <json-c/json.h>
 #include <signal.h>
@@ -22,6 +24,7 @@ static void on_sigint(int sig)
     if (++g_interrupts > 1)
         _exit(130);
     static const char msg[] = "\nloom: interrupting (Ctrl-C again to quit at once)\n";
+    /* the same words for SIGTERM: a second one quits at once too */
     ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
     (void)ignored;
     if (g_session)
@@ -157,7 +160,7 @@ int cmd_run(int argc, char **argv)
         return 1;
     loom_error err = {0};
     for (int i = 0; i < n_sets; i++) {
-        if (loom_workflow_apply_set(wf, sets[i], &err) != LOOM_OK) {
+        if (loom_session_apply_set(s, wf, sets[i], &err) != LOOM_OK) {
             fprintf(stderr, "loom: %s\n", err.msg);
             loom_workflow_free(wf);
             loom_session_free(s);
@@ -181,8 +184,10 @@ int cmd_run(int argc, char **argv)
     struct sigaction sa = {0};
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     int rc = loom_run(s, wf, &ro, &err);
     signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     g_session = NULL;
     if (rc != LOOM_OK) {
         end_bar(&view);

@@ -21,7 +21,8 @@ static void usage(FILE *f)
         "  loom lua SCRIPT.lua [args]             run a Lua script (docs/lua.md)\n"
         "\n"
         "common options:\n"
-        "  --models DIR    model root (default $LOOM_MODELS or ./models)\n"
+        "  --models DIR    model root(s), \":\"-separated, searched in order\n"
+        "                  (default $LOOM_MODELS or ./models)\n"
         "  --out DIR       output directory (default ./output)\n"
         "  --plugins DIR   load plugins from DIR too (repeatable; also $LOOM_PLUGIN_PATH)\n"
         "  --quiet         less output\n",

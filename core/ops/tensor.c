@@ -178,6 +178,16 @@ int64_t loom_tensor_numel(const loom_tensor *t)
     return n;
 }
 
+int64_t loom_tensor_first_nonfinite(const loom_tensor *t)
+{
+    if (!t || t->dtype != LOOM_F32) return -1;
+    const float *x = t->data;
+    int64_t n = loom_tensor_numel(t);
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return i;
+    return -1;
+}
+
 size_t loom_tensor_nbytes(const loom_tensor *t)
 {
     return (size_t)loom_tensor_numel(t) * loom_dtype_size(t->dtype);

@@ -2,10 +2,91 @@
 #include "json_util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/* True when the integer literal p[0..n) (optional '-', digits) lies outside
+ * [INT64_MIN, UINT64_MAX]. */
+static bool integer_out_of_range(const char *p, size_t n)
+{
+    bool neg = p[0] == '-';
+    const char *digits = p + neg;
+    size_t nd = n - neg;
+    while (nd > 1 && digits[0] == '0') {
+        digits++;
+        nd--;
+    }
+    const char *limit = neg ? "9223372036854775808" : "18446744073709551615";
+    size_t nl = strlen(limit);
+    return nd > nl || (nd == nl && memcmp(digits, limit, nl) > 0);
+}
+
+/* json-c saturates an integer literal beyond 64 bits (2^64 and 1e30 written out both read
+ * as 2^64-1), which would clamp a too-large seed silently. Such literals are rewritten as
+ * decimals ("<digits>.0"), which parse as doubles, so that coercion reports them as too
+ * big, as ComfyUI does. Returns a malloc'd copy, or NULL when there is nothing to rewrite. */
+static char *widen_big_integers(const char *text, size_t len, size_t *out_len)
+{
+    char *copy = NULL;
+    size_t w = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < len;) {
+        char c = text[i];
+        size_t start = i, end = i + 1;
+        if (in_string) {
+            if (c == '\\' && i + 1 < len)
+                end = i + 2;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            /* a whole number token: -? digits (. digits)? ([eE] [+-]? digits)? */
+            size_t digits_end = i + (c == '-');
+            while (digits_end < len && text[digits_end] >= '0' && text[digits_end] <= '9')
+                digits_end++;
+            end = digits_end;
+            if (end < len && text[end] == '.')
+                for (end++; end < len && text[end] >= '0' && text[end] <= '9'; end++) {}
+            if (end < len && (text[end] == 'e' || text[end] == 'E')) {
+                end++;
+                if (end < len && (text[end] == '+' || text[end] == '-'))
+                    end++;
+                while (end < len && text[end] >= '0' && text[end] <= '9')
+                    end++;
+            }
+            bool integer = end == digits_end && digits_end > start + (c == '-');
+            if (integer && integer_out_of_range(text + start, end - start)) {
+                if (!copy) {
+                    copy = malloc(len + len / 2 + 3);     /* ".0" per literal of 20+ bytes */
+                    if (!copy)
+                        return NULL;
+                    memcpy(copy, text, start);
+                    w = start;
+                }
+                memcpy(copy + w, text + start, end - start);
+                w += end - start;
+                memcpy(copy + w, ".0", 2);
+                w += 2;
+                i = end;
+                continue;
+            }
+        }
+        if (copy) {
+            memcpy(copy + w, text + start, end - start);
+            w += end - start;
+        }
+        i = end;
+    }
+    *out_len = w;
+    return copy;
+}
+
+static int parse_json_checked(const char *text, size_t len, const char *what,
+                              json_object **out, loom_error *err);
 
 int json_parse_text(const char *text, size_t len, const char *what, json_object **out,
                     loom_error *err)
@@ -13,6 +94,17 @@ int json_parse_text(const char *text, size_t len, const char *what, json_object 
     if (len > LOOM_JSON_MAX_FILE)
         return loom_errorf(err, LOOM_ERR_INVALID, "%s: %zu bytes is larger than the %u-byte "
                            "limit for workflow JSON", what, len, LOOM_JSON_MAX_FILE);
+    size_t wide_len = 0;
+    char *wide = widen_big_integers(text, len, &wide_len);
+    int rc = wide ? parse_json_checked(wide, wide_len, what, out, err)
+                  : parse_json_checked(text, len, what, out, err);
+    free(wide);
+    return rc;
+}
+
+static int parse_json_checked(const char *text, size_t len, const char *what,
+                              json_object **out, loom_error *err)
+{
     json_tokener *tok = json_tokener_new_ex(LOOM_JSON_MAX_DEPTH);
     if (!tok)
         return loom_errorf(err, LOOM_ERR_NOMEM, "%s: out of memory", what);

@@ -93,42 +93,50 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Call fn for each folder in a ";"-separated spec. */
-static void for_each_folder(const char *folders, void (*fn)(const char *folder, void *ctx),
-                            void *ctx)
+/* Call fn for each non-empty item of a sep-separated list, in order: the folders of a
+ * ";"-separated spec, the roots of a ":"-separated models_dir. */
+static void for_each_item(const char *list, char sep, void (*fn)(const char *item, void *ctx),
+                          void *ctx)
 {
-    const char *p = folders;
+    const char *p = list;
     while (p && *p) {
-        const char *end = strchr(p, ';');
+        const char *end = strchr(p, sep);
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        char folder[256];
-        if (n > 0 && n < sizeof folder) {
-            memcpy(folder, p, n);
-            folder[n] = '\0';
-            fn(folder, ctx);
+        char item[4096];
+        if (n > 0 && n < sizeof item) {
+            memcpy(item, p, n);
+            item[n] = '\0';
+            fn(item, ctx);
         }
         p = end ? end + 1 : NULL;
     }
 }
 
 typedef struct scan_ctx {
-    const char *models_dir;
+    const char *root, *folders;
     name_list  *out;
 } scan_ctx;
 
 static void scan_folder(const char *folder, void *vctx)
 {
     scan_ctx *c = vctx;
-    char root[4096];
-    snprintf(root, sizeof root, "%s/%s", c->models_dir, folder);
-    scan_dir(root, "", 0, c->out);
+    char dir[4400];
+    snprintf(dir, sizeof dir, "%s/%s", c->root, folder);
+    scan_dir(dir, "", 0, c->out);
+}
+
+static void scan_root(const char *root, void *vctx)
+{
+    scan_ctx *c = vctx;
+    c->root = root;
+    for_each_item(c->folders, ';', scan_folder, c);
 }
 
 char **models_list(const char *models_dir, const char *folders)
 {
     name_list l = {0};
-    scan_ctx c = {models_dir, &l};
-    for_each_folder(folders, scan_folder, &c);
+    scan_ctx c = {NULL, folders, &l};
+    for_each_item(models_dir, ':', scan_root, &c);
     if (!l.items) {
         l.items = calloc(1, sizeof *l.items);
         return l.items;
@@ -177,7 +185,7 @@ static bool name_is_safe(const char *name)
 }
 
 typedef struct resolve_ctx {
-    const char *models_dir, *name;
+    const char *root, *folders, *name;
     char       *out;
     size_t      cap;
     bool        found;
@@ -190,23 +198,43 @@ static void try_folder(const char *folder, void *vctx)
         return;
     char path[8192];
     struct stat st;
-    snprintf(path, sizeof path, "%s/%s/%s", c->models_dir, folder, c->name);
+    snprintf(path, sizeof path, "%s/%s/%s", c->root, folder, c->name);
     if (stat(path, &st) == 0 && strlen(path) < c->cap) {
         memcpy(c->out, path, strlen(path) + 1);
         c->found = true;
     }
 }
 
+static void resolve_in_root(const char *root, void *vctx)
+{
+    resolve_ctx *c = vctx;
+    c->root = root;
+    for_each_item(c->folders, ';', try_folder, c);
+}
+
+typedef struct describe_ctx {
+    const char *root, *folders;
+    strbuf     *b;
+} describe_ctx;
+
+static void describe_folder(const char *folder, void *vctx)
+{
+    describe_ctx *c = vctx;
+    sb_printf(c->b, "%s%s/%s", c->b->len ? ", " : "", c->root, folder);
+}
+
+static void describe_root(const char *root, void *vctx)
+{
+    describe_ctx *c = vctx;
+    c->root = root;
+    for_each_item(c->folders, ';', describe_folder, c);
+}
+
 char *models_describe_search(const char *models_dir, const char *folders)
 {
     strbuf b = {0};
-    const char *p = folders;
-    while (p && *p) {
-        const char *end = strchr(p, ';');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        sb_printf(&b, "%s%s/%.*s", b.len ? ", " : "", models_dir, (int)n, p);
-        p = end ? end + 1 : NULL;
-    }
+    describe_ctx c = {NULL, folders, &b};
+    for_each_item(models_dir, ':', describe_root, &c);
     return sb_take(&b);
 }
 
@@ -217,8 +245,8 @@ int models_resolve(const char *models_dir, const char *folders, const char *name
         return loom_errorf(err, LOOM_ERR_INVALID,
                            "model name '%s' must be a relative path inside the models folder",
                            name ? name : "");
-    resolve_ctx c = {models_dir, name, out, cap, false};
-    for_each_folder(folders, try_folder, &c);
+    resolve_ctx c = {NULL, folders, name, out, cap, false};
+    for_each_item(models_dir, ':', resolve_in_root, &c);
     if (c.found)
         return LOOM_OK;
     char *where = models_describe_search(models_dir, folders);

@@ -1,5 +1,7 @@
 /* models.h: finding model files the ComfyUI way.
  *
+ * models_dir is a ":"-separated list of model roots searched in order (like PATH, or
+ * ComfyUI's extra model paths): the user's roots first, models bundled with loom last.
  * A model folder spec is a ";"-separated list of sub-folders of the models root, searched
  * in order ("diffusion_models;unet"). Choices are the files below them (recursively, as
  * "sub/name.safetensors") with a model file extension, plus diffusers-style directories

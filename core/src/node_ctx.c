@@ -111,12 +111,17 @@ void node_ctx_release(loom_node_ctx *ctx)
     ctx->ui = NULL;
 }
 
+/* An input the node type does not declare is a bug in the node (a typo such as "stpes"):
+ * the node fails with the name instead of silently reading 0. */
 const loom_value *loom_in(loom_node_ctx *ctx, const char *name)
 {
     const loom_node_type *t = ctx->node->type;
     for (size_t i = 0; i < t->n_inputs; i++)
         if (strcmp(t->inputs[i].name, name) == 0)
             return ctx->inputs[i];
+    if (!ctx->failed)
+        loom_node_fail(ctx, "read input '%s', which node type %s does not declare",
+                       name ? name : "(null)", t->name);
     return NULL;
 }
 

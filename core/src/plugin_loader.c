@@ -6,6 +6,7 @@
  * the plugin registered is taken back and the library is closed; the session goes on.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,21 +34,41 @@ void session_add_problem(loom_session *s, const char *fmt, ...)
         fprintf(stderr, "loom: plugin skipped: %s\n", msg);
 }
 
-const char *session_builtin_plugin_dir(void)
+/* The folder libloom.so was loaded from; the plugins and bundled models sit beside it
+ * in the same relative places in the build tree and the install tree. */
+static const char *library_dir(void)
 {
-    static char dir[4200];
+    static char dir[4096];
     if (dir[0])
         return dir;
     Dl_info info;
-    if (dladdr((void *)session_builtin_plugin_dir, &info) && info.dli_fname) {
-        char lib[4096];
-        snprintf(lib, sizeof lib, "%s", info.dli_fname);
-        char *slash = strrchr(lib, '/');
+    if (dladdr((void *)library_dir, &info) && info.dli_fname) {
+        snprintf(dir, sizeof dir, "%s", info.dli_fname);
+        char *slash = strrchr(dir, '/');
         if (slash)
             *slash = '\0';
         else
-            snprintf(lib, sizeof lib, ".");
-        snprintf(dir, sizeof dir, "%s/loom/plugins", lib);
+            snprintf(dir, sizeof dir, ".");
+    }
+    return dir;
+}
+
+const char *session_builtin_plugin_dir(void)
+{
+    static char dir[4200];
+    if (!dir[0])
+        snprintf(dir, sizeof dir, "%s/loom/plugins", library_dir());
+    return dir;
+}
+
+const char *session_bundled_models_dir(void)
+{
+    static char dir[PATH_MAX];
+    if (!dir[0]) {
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/../share/loom/models", library_dir());
+        if (!realpath(path, dir))   /* not there: the caller's stat says so */
+            snprintf(dir, sizeof dir, "%.*s", (int)sizeof dir - 1, path);
     }
     return dir;
 }

@@ -1,6 +1,7 @@
 /* session.c: creating and tearing down a loom_session.
  *
- * A session resolves its directories once (options, then environment, then defaults),
+ * A session resolves its directories once (options, then environment, then defaults;
+ * the bundled demo models are appended as a last model root),
  * loads plugins from the built-in directory, $LOOM_PLUGIN_PATH and the given dirs, and
  * owns the output cache. Teardown order matters: cached values may point into plugin
  * code (destructors), so the cache goes first, then the registry, then the libraries.
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "session.h"
@@ -29,6 +31,24 @@ static char *pick_dir(const char *opt, const char *env, const char *fallback)
         return strdup(opt);
     const char *e = env ? getenv(env) : NULL;
     return strdup(e && e[0] ? e : fallback);
+}
+
+/* The user's model roots, then the bundled one when it exists: a user's file of the same
+ * name wins, and the demo workflow runs with no configuration. */
+static char *model_roots(const char *opt)
+{
+    char *user = pick_dir(opt, "LOOM_MODELS", "models");
+    const char *bundled = session_bundled_models_dir();
+    struct stat st;
+    if (!user || !bundled[0] || stat(bundled, &st) != 0 || !S_ISDIR(st.st_mode) ||
+        strchr(bundled, ':'))
+        return user;
+    size_t n = strlen(user) + strlen(bundled) + 2;
+    char *roots = malloc(n);
+    if (roots)
+        snprintf(roots, n, "%s:%s", user, bundled);
+    free(user);
+    return roots;
 }
 
 static void load_path_list(loom_session *s, const char *list)
@@ -52,7 +72,7 @@ int loom_session_new(const loom_options *opt, loom_session **out, loom_error *er
     const char *tmp = getenv("TMPDIR");
     s->reg = registry_new();
     s->cache = cache_new(opt->cache_budget ? opt->cache_budget : default_cache_budget());
-    s->models_dir = pick_dir(opt->models_dir, "LOOM_MODELS", "models");
+    s->models_dir = model_roots(opt->models_dir);
     s->output_dir = pick_dir(opt->output_dir, NULL, "output");
     s->temp_dir = pick_dir(opt->temp_dir, NULL, tmp && tmp[0] ? tmp : "/tmp");
     s->last_outputs = json_object_new_object();

@@ -26,5 +26,7 @@ void session_add_problem(loom_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* The directory holding the built-in plugins, next to libloom. */
 const char *session_builtin_plugin_dir(void);
+/* <libdir>/../share/loom/models: the demo models shipped with loom, searched last. */
+const char *session_bundled_models_dir(void);
 
 #endif

@@ -150,6 +150,18 @@ static bool check_link(vctx *c, const char *id, const char *cls, const loom_inpu
     return true;
 }
 
+/* A range limit as the user wrote it: INT limits as integers (the largest seed is
+ * 18446744073709551615, not 1.8446744073709552e+19), FLOAT ones with full precision. */
+static void format_limit(const loom_input *in, double limit, char *buf, size_t cap)
+{
+    if (strcmp(in->type, LOOM_T_INT) != 0)
+        snprintf(buf, cap, "%.17g", limit);
+    else if (limit >= 18446744073709551615.0)
+        snprintf(buf, cap, "18446744073709551615");
+    else
+        snprintf(buf, cap, "%.0f", limit);
+}
+
 static bool check_constant(vctx *c, const char *id, const char *cls, const loom_input *in,
                            json_object *val)
 {
@@ -161,7 +173,14 @@ static bool check_constant(vctx *c, const char *id, const char *cls, const loom_
     json_object *shown = json_get(val, "__value__") ? json_get(val, "__value__") : val;
     const char *text = json_object_to_json_string_ext(shown, JSON_C_TO_STRING_PLAIN |
                                                              JSON_C_TO_STRING_NOSLASHESCAPE);
-    char msg[256], details[1024];
+    char msg[256], details[1024], limit[64], as_written[128];
+    /* an integer literal beyond 64 bits reaches here as "<digits>.0" (json_util.c) */
+    size_t tl = strlen(text);
+    if (tl > 20 && tl < sizeof as_written && !strcmp(text + tl - 2, ".0") &&
+        strspn(text + (text[0] == '-'), "0123456789") == tl - 2 - (text[0] == '-')) {
+        snprintf(as_written, sizeof as_written, "%.*s", (int)(tl - 2), text);
+        text = as_written;
+    }
     bool ok = r == COERCE_OK;
     switch (r) {
     case COERCE_OK:
@@ -175,12 +194,14 @@ static bool check_constant(vctx *c, const char *id, const char *cls, const loom_
         break;
     }
     case COERCE_TOO_SMALL:
-        snprintf(msg, sizeof msg, "Value %.100s smaller than min of %.17g", text, in->min);
+        format_limit(in, in->min, limit, sizeof limit);
+        snprintf(msg, sizeof msg, "Value %.100s smaller than min of %s", text, limit);
         node_error(c, id, cls, "value_smaller_than_min", msg, in->name, in->name,
                    extra_for(in, c->s->models_dir, shown));
         break;
     case COERCE_TOO_BIG:
-        snprintf(msg, sizeof msg, "Value %.100s bigger than max of %.17g", text, in->max);
+        format_limit(in, in->max, limit, sizeof limit);
+        snprintf(msg, sizeof msg, "Value %.100s bigger than max of %s", text, limit);
         node_error(c, id, cls, "value_bigger_than_max", msg, in->name, in->name,
                    extra_for(in, c->s->models_dir, shown));
         break;

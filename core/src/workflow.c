@@ -11,6 +11,7 @@
 
 #include "json_util.h"
 #include "session.h"
+#include "strbuf.h"
 #include "workflow.h"
 
 /* A workflow with more nodes than this is rejected: the largest real graphs have a few
@@ -345,31 +346,80 @@ char *loom_workflow_get_input_json(const loom_workflow *wf, const char *node_id,
              : NULL;
 }
 
-int loom_workflow_apply_set(loom_workflow *wf, const char *assignment, loom_error *err)
+/* Split NODE.INPUT=VALUE and find NODE; *lhs (malloc'd) holds the input name at *input. */
+static int parse_set(const loom_workflow *wf, const char *assignment, char **lhs,
+                     const char **id, const char **input, loom_error *err)
 {
     const char *eq = strchr(assignment, '=');
-    if (!eq)
-        return loom_errorf(err, LOOM_ERR_INVALID,
-                           "--set '%s': expected NODE.INPUT=VALUE (NODE is an id or a title)",
-                           assignment);
-    size_t lhs_len = (size_t)(eq - assignment);
-    char *lhs = strndup(assignment, lhs_len);
-    if (!lhs)
+    char *dot = NULL;
+    *lhs = eq ? strndup(assignment, (size_t)(eq - assignment)) : NULL;
+    if (eq && !*lhs)
         return loom_errorf(err, LOOM_ERR_NOMEM, "out of memory");
-    char *dot = strrchr(lhs, '.');
-    if (!dot || dot == lhs || !dot[1]) {
-        free(lhs);
+    if (*lhs)
+        dot = strrchr(*lhs, '.');
+    if (!dot || dot == *lhs || !dot[1]) {
+        free(*lhs);
+        *lhs = NULL;
         return loom_errorf(err, LOOM_ERR_INVALID,
                            "--set '%s': expected NODE.INPUT=VALUE (NODE is an id or a title)",
                            assignment);
     }
     *dot = '\0';
-    const char *id = loom_workflow_find_node(wf, lhs);
-    int rc;
-    if (!id)
-        rc = loom_errorf(err, LOOM_ERR_NOT_FOUND, "--set: no node with id or title '%s'", lhs);
-    else
-        rc = loom_workflow_set_input_json(wf, id, dot + 1, eq + 1, err);
+    *input = dot + 1;
+    *id = loom_workflow_find_node(wf, *lhs);
+    if (!*id) {
+        loom_errorf(err, LOOM_ERR_NOT_FOUND, "--set: no node with id or title '%s'", *lhs);
+        free(*lhs);
+        *lhs = NULL;
+        return LOOM_ERR_NOT_FOUND;
+    }
+    return LOOM_OK;
+}
+
+int loom_workflow_apply_set(loom_workflow *wf, const char *assignment, loom_error *err)
+{
+    char *lhs;
+    const char *id, *input;
+    int rc = parse_set(wf, assignment, &lhs, &id, &input, err);
+    if (rc == LOOM_OK)
+        rc = loom_workflow_set_input_json(wf, id, input, strchr(assignment, '=') + 1, err);
+    free(lhs);
+    return rc;
+}
+
+/* "seed, steps, cfg" for the message; malloc'd. */
+static char *declared_inputs(const loom_node_type *t)
+{
+    strbuf b = {0};
+    for (size_t i = 0; i < t->n_inputs; i++)
+        if (!(t->inputs[i].flags & LOOM_IN_HIDDEN))
+            sb_printf(&b, "%s%s", b.len ? ", " : "", t->inputs[i].name);
+    return sb_take(&b);
+}
+
+int loom_session_apply_set(loom_session *s, loom_workflow *wf, const char *assignment,
+                           loom_error *err)
+{
+    char *lhs;
+    const char *id, *input;
+    int rc = parse_set(wf, assignment, &lhs, &id, &input, err);
+    if (rc != LOOM_OK)
+        return rc;
+    const char *cls = loom_workflow_node_class(wf, id);
+    const loom_node_type *t = cls ? loom_session_node_find(s, cls) : NULL;
+    bool declared = !t;     /* an unknown class is validation's error to report */
+    for (size_t i = 0; t && i < t->n_inputs; i++)
+        if (!strcmp(t->inputs[i].name, input) && !(t->inputs[i].flags & LOOM_IN_HIDDEN))
+            declared = true;
+    if (declared) {
+        rc = loom_workflow_set_input_json(wf, id, input, strchr(assignment, '=') + 1, err);
+    } else {
+        char *names = declared_inputs(t);
+        rc = loom_errorf(err, LOOM_ERR_INVALID,
+                         "--set: node %s (%s) has no input '%s'; its inputs are: %s", id, cls,
+                         input, names ? names : "?");
+        free(names);
+    }
     free(lhs);
     return rc;
 }

@@ -206,12 +206,19 @@ static int wf_clone(lua_State *L)
     return lm_workflow_push(L, copy, -1);
 }
 
-/* wf:set("KSampler.seed=42"): the CLI's --set */
+/* wf:set("KSampler.seed=42"): the CLI's --set, checked against the session's node types
+ * when the workflow belongs to a session */
 static int wf_set(lua_State *L)
 {
     lm_workflow *u = lm_check_workflow(L, 1);
+    const char *assignment = luaL_checkstring(L, 2);
+    lua_getiuservalue(L, 1, 1);
+    lm_session *ses = luaL_testudata(L, -1, LM_SESSION);
+    lua_pop(L, 1);
     loom_error err = {0};
-    if (loom_workflow_apply_set(u->wf, luaL_checkstring(L, 2), &err) != LOOM_OK)
+    int rc = ses && ses->s ? loom_session_apply_set(ses->s, u->wf, assignment, &err)
+                           : loom_workflow_apply_set(u->wf, assignment, &err);
+    if (rc != LOOM_OK)
         return lm_raise_err(L, &err);
     return 0;
 }

@@ -12,9 +12,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,7 +25,9 @@
 #define OUTPUT_COUNTER_MAX 999999999
 /* Tries before giving up when other writers keep taking the next name. */
 #define OUTPUT_PUBLISH_TRIES 1000
-/* Temporaries start with this, so they never match a prefix's counter scan. */
+/* Temporaries start with this and the writing process's id, so they never match a
+ * prefix's counter scan, and a later run can tell a killed run's leftovers from a live
+ * run's file in progress. */
 #define OUTPUT_TMP_PREFIX ".loom-partial-"
 
 /* Replace every %var% ComfyUI knows (compute_vars) into out. */
@@ -152,6 +156,43 @@ static long long counter_of(const char *file, const char *name)
     return v;
 }
 
+/* A temporary left by a process that no longer exists (killed mid-encode, or a second
+ * Ctrl-C): nothing will ever finish it. */
+static bool is_stale_partial(const char *file)
+{
+    size_t n = strlen(OUTPUT_TMP_PREFIX);
+    if (strncmp(file, OUTPUT_TMP_PREFIX, n) != 0 || !isdigit((unsigned char)file[n]))
+        return false;
+    char *end;
+    long pid = strtol(file + n, &end, 10);
+    return *end == '-' && pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) != 0 &&
+           errno == ESRCH;
+}
+
+/* Set t->counter one past the highest number in t->dir, removing stale temporaries. */
+static int scan_counter(output_target *t, loom_error *err)
+{
+    DIR *d = opendir(t->dir);
+    if (!d)
+        return loom_errorf(err, LOOM_ERR_IO, "cannot list output folder '%s': %s", t->dir,
+                           strerror(errno));
+    long long highest = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (is_stale_partial(e->d_name))
+            unlinkat(dirfd(d), e->d_name, 0);
+        long long c = counter_of(e->d_name, t->name);
+        if (c > highest)
+            highest = c;
+    }
+    closedir(d);
+    if (highest >= OUTPUT_COUNTER_MAX)
+        return loom_errorf(err, LOOM_ERR_INVALID,
+                           "'%s' already has a file numbered %lld; choose another "
+                           "filename_prefix", t->name, highest);
+    t->counter = (int)highest + 1;
+    return LOOM_OK;
+}
+
 int output_target_open(output_target *t, const char *root, const char *prefix, int width,
                        int height, loom_error *err)
 {
@@ -168,29 +209,43 @@ int output_target_open(output_target *t, const char *root, const char *prefix, i
         return loom_errorf(err, LOOM_ERR_INVALID, "output path for '%s' is too long", prefix);
     if ((rc = make_dirs(t->dir, err)) != LOOM_OK)
         return rc;
-    DIR *d = opendir(t->dir);
-    if (!d)
-        return loom_errorf(err, LOOM_ERR_IO, "cannot list output folder '%s': %s", t->dir,
+    return scan_counter(t, err);
+}
+
+int output_target_lock(output_target *t, int *lock_fd, loom_error *err)
+{
+    *lock_fd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*lock_fd < 0)
+        return loom_errorf(err, LOOM_ERR_IO, "cannot open output folder '%s': %s", t->dir,
                            strerror(errno));
-    long long highest = 0;
-    for (struct dirent *e; (e = readdir(d));) {
-        long long c = counter_of(e->d_name, t->name);
-        if (c > highest)
-            highest = c;
-    }
-    closedir(d);
-    if (highest >= OUTPUT_COUNTER_MAX)
-        return loom_errorf(err, LOOM_ERR_INVALID,
-                           "'%s' already has a file numbered %lld; choose another "
-                           "filename_prefix", t->name, highest);
-    t->counter = (int)highest + 1;
-    return LOOM_OK;
+    while (flock(*lock_fd, LOCK_EX) != 0 && errno == EINTR) {}
+    int rc = scan_counter(t, err);   /* past what other runs published meanwhile */
+    if (rc != LOOM_OK)
+        output_target_unlock(lock_fd);
+    return rc;
+}
+
+void output_target_unlock(int *lock_fd)
+{
+    if (*lock_fd >= 0)
+        close(*lock_fd);          /* closing the descriptor releases the flock */
+    *lock_fd = -1;
+}
+
+/* mkstemp makes 0600; outputs are ordinary files, readable like any other (0666 less the
+ * umask, as a plain fopen would make them). */
+static mode_t output_mode(void)
+{
+    mode_t mask = umask(0);
+    umask(mask);
+    return 0666 & ~mask;
 }
 
 int output_tmp_create(const output_target *t, output_tmp *tmp, loom_error *err)
 {
     tmp->fp = NULL;
-    int w = snprintf(tmp->path, sizeof tmp->path, "%s/" OUTPUT_TMP_PREFIX "XXXXXX", t->dir);
+    int w = snprintf(tmp->path, sizeof tmp->path, "%s/" OUTPUT_TMP_PREFIX "%ld-XXXXXX", t->dir,
+                     (long)getpid());
     if (w < 0 || (size_t)w >= sizeof tmp->path) {
         tmp->path[0] = '\0';
         return loom_errorf(err, LOOM_ERR_INVALID, "output path in '%s' is too long", t->dir);
@@ -202,10 +257,7 @@ int output_tmp_create(const output_target *t, output_tmp *tmp, loom_error *err)
         return loom_errorf(err, LOOM_ERR_IO, "cannot create a file in '%s': %s", t->dir,
                            strerror(e));
     }
-    /* mkstemp makes 0600; outputs are ordinary files, readable like any other. */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
+    fchmod(fd, output_mode());
     tmp->fp = fdopen(fd, "wb");
     if (!tmp->fp) {
         int e = errno;
@@ -254,6 +306,9 @@ int output_tmp_commit(output_target *t, output_tmp *tmp, const char *ext, char *
     int rc = output_tmp_close(tmp, err);
     if (rc != LOOM_OK)
         return rc;
+    /* a writer that replaced the temporary by path (safetensors, libavformat) made a new
+     * file with its own mode */
+    chmod(tmp->path, output_mode());
     for (int tries = 0; tries < OUTPUT_PUBLISH_TRIES && t->counter <= OUTPUT_COUNTER_MAX;
          tries++, t->counter++) {
         char name[NAME_MAX + 1], dst[PATH_MAX];

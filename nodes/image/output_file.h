@@ -9,7 +9,9 @@
  * Invariants: a file is encoded into a hidden temporary in its final folder, then given
  * its name with a no-replace rename (renameat2 RENAME_NOREPLACE, else link + unlink), so
  * a reader never sees a partial file and an existing file is never overwritten (the
- * counter moves on instead). A discarded or failed file leaves nothing behind.
+ * counter moves on instead). A discarded or failed file leaves nothing behind, and a
+ * temporary whose writing process is gone (killed) is removed by the next writer that
+ * opens that folder.
  * This file is compiled into both the image and the video plugin.
  */
 #ifndef LOOM_OUTPUT_FILE_H
@@ -38,6 +40,13 @@ typedef struct output_tmp {
  * width/height feed %width% / %height%. */
 int  output_target_open(output_target *t, const char *root, const char *prefix, int width,
                         int height, loom_error *err);
+
+/* Hold t->dir for a sequence of commits (flock on the folder) and move the counter past
+ * what other runs published meanwhile, so that one run's frames get contiguous numbers
+ * even when another run saves into the same folder. Release with output_target_unlock
+ * (safe on -1). */
+int  output_target_lock(output_target *t, int *lock_fd, loom_error *err);
+void output_target_unlock(int *lock_fd);
 
 /* Create a hidden temporary file in t->dir to write into. */
 int  output_tmp_create(const output_target *t, output_tmp *tmp, loom_error *err);

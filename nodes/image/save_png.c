@@ -118,12 +118,16 @@ static int save_frames(loom_node_ctx *ctx, const char *root, const char *prefix,
         if (rc == LOOM_OK && loom_progress(ctx, made + 1, n) != LOOM_OK)
             rc = loom_errorf(&err, LOOM_ERR_INTERRUPTED, "interrupted");
     }
+    int lock = -1;     /* the frames of one run get contiguous numbers */
+    if (rc == LOOM_OK)
+        rc = output_target_lock(&target, &lock, &err);
     for (int64_t i = 0; rc == LOOM_OK && i < n; i++) {
         char name[NAME_MAX + 1];
         rc = output_tmp_commit(&target, &tmps[i], "png", name, sizeof name, &err);
         if (rc == LOOM_OK)
             rc = loom_ui_file(ctx, "images", name, target.subfolder, ui_type);
     }
+    output_target_unlock(&lock);
     for (int64_t i = 0; tmps && i < made; i++)
         output_tmp_discard(&tmps[i]);   /* no-op for published frames */
     free(tmps);

@@ -53,6 +53,12 @@ int sample_denoise(sample_run *run, const loom_tensor *x, size_t i, loom_tensor 
 int sample_step_done(sample_run *run, int step, loom_error *err)
 {
     int total = (int)run->sched->n - 1;
+    int64_t bad = loom_tensor_first_nonfinite(run->denoised);
+    if (bad >= 0)
+        return loom_errorf(err, LOOM_ERR_RUNTIME,
+                           "the model's prediction at step %d of %d holds NaN or Inf (first at "
+                           "element %lld): the model's weights or its inputs are broken",
+                           step + 1, total, (long long)bad);
     if (run->on_step && run->on_step(run->user, step, total))
         return loom_errorf(err, LOOM_ERR_INTERRUPTED, "interrupted at step %d of %d", step + 1,
                            total);

@@ -119,6 +119,21 @@ static int write_frames(void *ud, const float *x, int64_t t0, int64_t n, int64_t
     return LOOM_OK;
 }
 
+/* NaN or Inf would reach the writers as black frames: name where they came from. */
+static int check_finite(loom_node_ctx *ctx, const loom_tensor *latent, const loom_tensor *img)
+{
+    int64_t bad = loom_tensor_first_nonfinite(latent);
+    if (bad >= 0)
+        return loom_node_fail(ctx, "the input latent holds NaN or Inf (first at element %lld): "
+                              "the node that made it went wrong", (long long)bad);
+    bad = img ? loom_tensor_first_nonfinite(img) : -1;
+    if (bad >= 0)
+        return loom_node_fail(ctx, "the decoded frames hold NaN or Inf (first in frame %lld): "
+                              "the VAE's weights are broken",
+                              (long long)(bad / (img->shape[1] * img->shape[2] * 3)));
+    return LOOM_OK;
+}
+
 static loom_tensor *new_image(int64_t N, int64_t H, int64_t W, loom_node_ctx *ctx)
 {
     loom_error err = {0};
@@ -135,6 +150,8 @@ static int decode_execute(loom_node_ctx *ctx)
     const loom_latent *lat = loom_in_latent(ctx, "samples");
     int64_t e[5];
     int rc = latent_extents(ctx, v, lat, e);
+    if (!rc)
+        rc = check_finite(ctx, lat->samples, NULL);
     if (rc)
         return rc;
     int64_t F = wan_vae_video_frames(e[2]), H = e[3] * WAN_VAE_SPATIAL, W = e[4] * WAN_VAE_SPATIAL;
@@ -152,6 +169,10 @@ static int decode_execute(loom_node_ctx *ctx)
     if (rc) {
         loom_tensor_unref(img);
         return rc == LOOM_ERR_INTERRUPTED ? rc : loom_node_fail_err(ctx, &err);
+    }
+    if ((rc = check_finite(ctx, lat->samples, img))) {
+        loom_tensor_unref(img);
+        return rc;
     }
     return loom_out(ctx, 0, loom_image_value(img));
 }
@@ -203,6 +224,10 @@ static int decode_tiled_execute(loom_node_ctx *ctx)
     if (rc) {
         loom_tensor_unref(img);
         return rc == LOOM_ERR_INTERRUPTED ? rc : loom_node_fail_err(ctx, &err);
+    }
+    if ((rc = check_finite(ctx, lat->samples, img))) {
+        loom_tensor_unref(img);
+        return rc;
     }
     return loom_out(ctx, 0, loom_image_value(img));
 }

@@ -43,6 +43,8 @@ static int sample_exec(loom_node_ctx *ctx)
     }
     if (loom_in_int(ctx, "steps") == 13)
         return loom_node_fail(ctx, "unlucky number of steps: %d", 13);
+    if (loom_in_int(ctx, "steps") == 14)
+        last_seed = (uint64_t)loom_in_int(ctx, "stpes");     /* a typo the engine must catch */
     return loom_out(ctx, 0, loom_value_object("BLOB", malloc(8), destroy_blob, 8));
 }
 
@@ -264,6 +266,13 @@ static void test_interrupt_and_errors(void)
     CHECK(r.n_error == 1 && r.n_success == 0);
     CHECK_CONTAINS(r.error_msg, "unlucky number of steps: 13");
     CHECK_CONTAINS(err.msg, "node 20 (TestSample)");
+
+    /* Reading an input the type does not declare fails the node, naming the input. */
+    CHECK(loom_workflow_apply_set(wf, "20.steps=14", &err) == LOOM_OK);
+    CHECK(run(s, wf, &r, &err) == LOOM_ERR_RUNTIME);
+    CHECK(r.n_error == 1 && r.n_success == 0 && !ran(&r, "30"));
+    CHECK_CONTAINS(err.msg, "node 20 (TestSample): read input 'stpes', which node type TestSample "
+                            "does not declare");
     loom_workflow_free(wf);
     loom_session_free(s);
 }

@@ -1,12 +1,14 @@
 /* test_output_file.c: the writers' shared helpers tested directly: ComfyUI's counter
  * parsing, prefix resolution, the no-replace publication when another writer takes the
- * name first, cleanup of discarded and failed files, and metadata escaping. */
+ * name first, cleanup of discarded and failed files, contiguous numbers for concurrent
+ * sequences, and metadata escaping. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../support/check.h"
@@ -101,6 +103,57 @@ static void test_cleanup(void)
     CHECK(count("clean") == 0);
 }
 
+/* Two runs saving frame sequences into one folder at once: the second run's commits wait
+ * for the first run's lock, so each run's frames get contiguous numbers. Without the lock
+ * the child (started while the parent is half way) would take numbers 3 and 4. */
+static void test_sequence_lock(void)
+{
+    output_target t;
+    output_tmp tmp[4];
+    loom_error err;
+    char name[NAME_MAX + 1];
+    int lock = -1, pipefd[2];
+    CHECK(output_target_open(&t, root, "seq/f", 0, 0, &err) == LOOM_OK);
+    for (int i = 0; i < 4; i++)
+        CHECK(output_tmp_create(&t, &tmp[i], &err) == LOOM_OK);
+    CHECK(output_target_lock(&t, &lock, &err) == LOOM_OK && pipe(pipefd) == 0);
+    for (int i = 0; i < 2; i++)
+        CHECK(output_tmp_commit(&t, &tmp[i], "png", name, sizeof name, &err) == LOOM_OK);
+    fflush(NULL);
+    pid_t child = fork();
+    if (child == 0) {           /* the other run: two frames, committed under its own lock */
+        close(lock);            /* the parent's: a flock belongs to the open file, shared by fork */
+        output_target u;
+        output_tmp mine[2];
+        int their_lock = -1, ok = output_target_open(&u, root, "seq/f", 0, 0, &err) == LOOM_OK;
+        for (int i = 0; ok && i < 2; i++)
+            ok = output_tmp_create(&u, &mine[i], &err) == LOOM_OK;
+        ok = ok && output_target_lock(&u, &their_lock, &err) == LOOM_OK;
+        for (int i = 0; ok && i < 2; i++) {
+            ok = output_tmp_commit(&u, &mine[i], "png", name, sizeof name, &err) == LOOM_OK;
+            if (ok && write(pipefd[1], name, strlen(name) + 1) < 0)
+                ok = 0;
+        }
+        output_target_unlock(&their_lock);
+        _exit(ok ? 0 : 1);
+    }
+    usleep(300 * 1000);         /* long enough for the child to commit if nothing held it */
+    for (int i = 2; i < 4; i++) {
+        CHECK(output_tmp_commit(&t, &tmp[i], "png", name, sizeof name, &err) == LOOM_OK);
+        CHECK_MSG(i != 3 || !strcmp(name, "f_00004_.png"), "parent's last frame is %s", name);
+    }
+    output_target_unlock(&lock);
+    int status = 1;
+    waitpid(child, &status, 0);
+    close(pipefd[1]);
+    char got[64] = {0};
+    ssize_t n = read(pipefd[0], got, sizeof got - 1);
+    close(pipefd[0]);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0 && n > 0 &&
+                  !strcmp(got, "f_00005_.png") && !strcmp(got + strlen(got) + 1, "f_00006_.png"),
+              "the other run's frames: '%s' ...", got);
+}
+
 static void test_prefixes(void)
 {
     output_target t;
@@ -155,6 +208,7 @@ int main(void)
     test_counter();
     test_no_replace();
     test_cleanup();
+    test_sequence_lock();
     test_prefixes();
     test_meta();
     nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -30,7 +30,9 @@ typedef struct loom_workflow loom_workflow;
 /* ---- sessions -------------------------------------------------------------------- */
 
 typedef struct loom_options {
-    const char        *models_dir;     /* NULL: $LOOM_MODELS, else ./models */
+    const char        *models_dir;     /* model roots, ":"-separated; NULL: $LOOM_MODELS, else
+                                          ./models. <libdir>/../share/loom/models, when it
+                                          exists, is searched after them. */
     const char        *output_dir;     /* NULL: ./output */
     const char        *temp_dir;       /* NULL: <output_dir>/../temp-ish: $TMPDIR or /tmp */
     const char *const *plugin_dirs;    /* extra dirs, NULL-terminated; searched after the
@@ -108,6 +110,10 @@ char *loom_workflow_get_input_json(const loom_workflow *wf, const char *node_id,
                                    const char *input);
 /* NODE.INPUT=VALUE, where NODE is an id or a title (the CLI's --set). */
 int   loom_workflow_apply_set(loom_workflow *wf, const char *assignment, loom_error *err);
+/* The same, checked against the node's type in s: an input the type does not declare is
+ * an error naming the node and listing its inputs (a typo such as "KSampler.stpes"). */
+int   loom_session_apply_set(loom_session *s, loom_workflow *wf, const char *assignment,
+                             loom_error *err);
 
 /* ---- validation ------------------------------------------------------------------ */
 

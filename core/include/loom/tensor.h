@@ -78,6 +78,10 @@ size_t       loom_tensor_nbytes(const loom_tensor *t);
 const char  *loom_tensor_describe(const loom_tensor *t, char *buf, size_t cap);
 /* Same dtype, ndim and shape. */
 int          loom_tensor_same_shape(const loom_tensor *a, const loom_tensor *b);
+/* Flat index of the first NaN or infinity in an f32 tensor, or -1 when all are finite
+ * (and for other dtypes). Nodes use it to stop a broken model at the first bad tensor
+ * instead of writing a black video. */
+int64_t      loom_tensor_first_nonfinite(const loom_tensor *t);
 
 size_t       loom_dtype_size(loom_dtype dt);               /* bytes per element; 0 if invalid */
 const char  *loom_dtype_name(loom_dtype dt);               /* "F32","F16","BF16","F8_E4M3","F8_E5M2",
