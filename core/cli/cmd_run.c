@@ -4,7 +4,7 @@
  * redraws in place for nodes that report progress. Ctrl-C (or SIGTERM, as a service
  * manager sends) asks the engine to stop at the next node or progress report; a second
  * one exits at once, and the next run in that output folder removes what a writer had
- * half-written (output_file.c).
+ * half-written (output_file.c). A signal the last node finished through still exits 130.
  */
 #include <json-c/json.h>
 #include <signal.h>
@@ -192,6 +192,12 @@ int cmd_run(int argc, char **argv)
     if (rc != LOOM_OK) {
         end_bar(&view);
         fprintf(stderr, "loom: %s\n", err.msg);
+    } else if (g_interrupts > 0) {
+        /* the signal came while the last node was finishing (a writer's flush): its files
+         * are complete, but the caller asked to stop, so the exit status says so */
+        end_bar(&view);
+        fprintf(stderr, "loom: interrupted as the run finished; the files below are complete\n");
+        rc = LOOM_ERR_INTERRUPTED;
     }
     for (size_t i = 0; i < json_object_array_length(view.files); i++)
         printf("%s\n", json_object_get_string(json_object_array_get_idx(view.files, i)));

@@ -166,6 +166,30 @@ L
 {"1": {"class_type": "TestSlowCount", "inputs": {"n": 1000000}},
  "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}}}
 J
+  # A signal while the last node finishes without checking (a writer's flush): the run
+  # completes, its output is whole, and the exit status still says it was interrupted.
+  cat >"$tmp/plugins/busy.lua" <<'L'
+local loom = require "loom"
+loom.register_node{
+  name = "TestBusyTail", inputs = {{name = "seconds", type = "FLOAT", default = 2}},
+  output_node = true,
+  run = function(i)
+    local t = os.clock() + i.seconds
+    while os.clock() < t do end
+  end,
+}
+L
+  cat >"$tmp/busy.json" <<'J'
+{"1": {"class_type": "TestBusyTail", "inputs": {"seconds": 2}}}
+J
+  LOOM_PLUGIN_PATH="$tmp/plugins" "$loom" run "$tmp/busy.json" >"$tmp/busy.out" 2>"$tmp/busy.err" &
+  pid=$!
+  sleep 1
+  kill -INT "$pid"
+  wait "$pid"
+  check "a signal during the last node exits 130" [ $? -eq 130 ]
+  check "... and says the run's outputs are complete" \
+    grep -q "interrupted as the run finished; the files below are complete" "$tmp/busy.err"
   for sig in INT TERM; do     # SIGTERM (what a service manager sends) is handled the same
     LOOM_PLUGIN_PATH="$tmp/plugins" "$loom" run "$tmp/slow.json" >"$tmp/slow.out" 2>"$tmp/slow.err" &
     pid=$!
