@@ -101,11 +101,12 @@ static coerce_result coerce_int(const loom_input *in, json_object *v, loom_value
         double d = json_object_get_double(v);
         /* int(1e23) is a valid Python int, just too big for a ranged input; 2^64 itself
          * equals the largest seed once both are doubles, so it is compared apart */
-        if (isfinite(d) && (in->flags & LOOM_IN_HAS_RANGE) &&
-            (d > in->max || d >= 18446744073709551616.0))
-            return COERCE_TOO_BIG;
-        if (isfinite(d) && (in->flags & LOOM_IN_HAS_RANGE) && d < in->min)
-            return COERCE_TOO_SMALL;
+        if (isfinite(d) && (in->flags & LOOM_IN_HAS_RANGE)) {
+            if (d > in->max || d >= 18446744073709551616.0)
+                return COERCE_TOO_BIG;
+            if (d < in->min)
+                return COERCE_TOO_SMALL;
+        }
         if (!isfinite(d) || d >= 18446744073709551616.0 || d < -9223372036854775808.0) {
             snprintf(why, cap, "%g is not a representable integer", d);
             return COERCE_BAD_TYPE;

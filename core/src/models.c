@@ -93,50 +93,44 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Call fn for each non-empty item of a sep-separated list, in order: the folders of a
- * ";"-separated spec, the roots of a ":"-separated models_dir. */
-static void for_each_item(const char *list, char sep, void (*fn)(const char *item, void *ctx),
-                          void *ctx)
+/* The next non-empty item of a sep-separated list, copied into buf; false at the end. */
+static bool next_item(const char **p, char sep, char *buf, size_t cap)
 {
-    const char *p = list;
-    while (p && *p) {
-        const char *end = strchr(p, sep);
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        char item[4096];
-        if (n > 0 && n < sizeof item) {
-            memcpy(item, p, n);
-            item[n] = '\0';
-            fn(item, ctx);
+    while (*p && **p) {
+        const char *start = *p, *end = strchr(start, sep);
+        size_t n = end ? (size_t)(end - start) : strlen(start);
+        *p = end ? end + 1 : NULL;
+        if (n > 0 && n < cap) {
+            memcpy(buf, start, n);
+            buf[n] = '\0';
+            return true;
         }
-        p = end ? end + 1 : NULL;
     }
+    return false;
 }
 
-typedef struct scan_ctx {
-    const char *root, *folders;
-    name_list  *out;
-} scan_ctx;
-
-static void scan_folder(const char *folder, void *vctx)
+/* Call fn with "<root>/<folder>" for each root of a ":"-separated models_dir and each
+ * folder of a ";"-separated spec, roots first, both in the order given. */
+static void for_each_place(const char *models_dir, const char *folders,
+                           void (*fn)(const char *dir, void *ctx), void *ctx)
 {
-    scan_ctx *c = vctx;
-    char dir[4400];
-    snprintf(dir, sizeof dir, "%s/%s", c->root, folder);
-    scan_dir(dir, "", 0, c->out);
+    char root[4096], folder[4096], dir[8200];
+    for (const char *r = models_dir; next_item(&r, ':', root, sizeof root);)
+        for (const char *f = folders; next_item(&f, ';', folder, sizeof folder);) {
+            snprintf(dir, sizeof dir, "%s/%s", root, folder);
+            fn(dir, ctx);
+        }
 }
 
-static void scan_root(const char *root, void *vctx)
+static void scan_place(const char *dir, void *list)
 {
-    scan_ctx *c = vctx;
-    c->root = root;
-    for_each_item(c->folders, ';', scan_folder, c);
+    scan_dir(dir, "", 0, list);
 }
 
 char **models_list(const char *models_dir, const char *folders)
 {
     name_list l = {0};
-    scan_ctx c = {NULL, folders, &l};
-    for_each_item(models_dir, ':', scan_root, &c);
+    for_each_place(models_dir, folders, scan_place, &l);
     if (!l.items) {
         l.items = calloc(1, sizeof *l.items);
         return l.items;
@@ -185,56 +179,36 @@ static bool name_is_safe(const char *name)
 }
 
 typedef struct resolve_ctx {
-    const char *root, *folders, *name;
+    const char *name;
     char       *out;
     size_t      cap;
     bool        found;
 } resolve_ctx;
 
-static void try_folder(const char *folder, void *vctx)
+static void try_place(const char *dir, void *vctx)
 {
     resolve_ctx *c = vctx;
     if (c->found)
         return;
-    char path[8192];
+    char path[8456];
     struct stat st;
-    snprintf(path, sizeof path, "%s/%s/%s", c->root, folder, c->name);
+    snprintf(path, sizeof path, "%s/%s", dir, c->name);
     if (stat(path, &st) == 0 && strlen(path) < c->cap) {
         memcpy(c->out, path, strlen(path) + 1);
         c->found = true;
     }
 }
 
-static void resolve_in_root(const char *root, void *vctx)
+static void describe_place(const char *dir, void *vb)
 {
-    resolve_ctx *c = vctx;
-    c->root = root;
-    for_each_item(c->folders, ';', try_folder, c);
-}
-
-typedef struct describe_ctx {
-    const char *root, *folders;
-    strbuf     *b;
-} describe_ctx;
-
-static void describe_folder(const char *folder, void *vctx)
-{
-    describe_ctx *c = vctx;
-    sb_printf(c->b, "%s%s/%s", c->b->len ? ", " : "", c->root, folder);
-}
-
-static void describe_root(const char *root, void *vctx)
-{
-    describe_ctx *c = vctx;
-    c->root = root;
-    for_each_item(c->folders, ';', describe_folder, c);
+    strbuf *b = vb;
+    sb_printf(b, "%s%s", b->len ? ", " : "", dir);
 }
 
 char *models_describe_search(const char *models_dir, const char *folders)
 {
     strbuf b = {0};
-    describe_ctx c = {NULL, folders, &b};
-    for_each_item(models_dir, ':', describe_root, &c);
+    for_each_place(models_dir, folders, describe_place, &b);
     return sb_take(&b);
 }
 
@@ -245,8 +219,8 @@ int models_resolve(const char *models_dir, const char *folders, const char *name
         return loom_errorf(err, LOOM_ERR_INVALID,
                            "model name '%s' must be a relative path inside the models folder",
                            name ? name : "");
-    resolve_ctx c = {NULL, folders, name, out, cap, false};
-    for_each_item(models_dir, ':', resolve_in_root, &c);
+    resolve_ctx c = {name, out, cap, false};
+    for_each_place(models_dir, folders, try_place, &c);
     if (c.found)
         return LOOM_OK;
     char *where = models_describe_search(models_dir, folders);

@@ -346,9 +346,10 @@ char *loom_workflow_get_input_json(const loom_workflow *wf, const char *node_id,
              : NULL;
 }
 
-/* Split NODE.INPUT=VALUE and find NODE; *lhs (malloc'd) holds the input name at *input. */
+/* Split NODE.INPUT=VALUE and find NODE; *lhs (malloc'd) holds the input name at *input,
+ * *value points into assignment. */
 static int parse_set(const loom_workflow *wf, const char *assignment, char **lhs,
-                     const char **id, const char **input, loom_error *err)
+                     const char **id, const char **input, const char **value, loom_error *err)
 {
     const char *eq = strchr(assignment, '=');
     char *dot = NULL;
@@ -366,6 +367,7 @@ static int parse_set(const loom_workflow *wf, const char *assignment, char **lhs
     }
     *dot = '\0';
     *input = dot + 1;
+    *value = eq + 1;
     *id = loom_workflow_find_node(wf, *lhs);
     if (!*id) {
         loom_errorf(err, LOOM_ERR_NOT_FOUND, "--set: no node with id or title '%s'", *lhs);
@@ -379,10 +381,10 @@ static int parse_set(const loom_workflow *wf, const char *assignment, char **lhs
 int loom_workflow_apply_set(loom_workflow *wf, const char *assignment, loom_error *err)
 {
     char *lhs;
-    const char *id, *input;
-    int rc = parse_set(wf, assignment, &lhs, &id, &input, err);
+    const char *id, *input, *value;
+    int rc = parse_set(wf, assignment, &lhs, &id, &input, &value, err);
     if (rc == LOOM_OK)
-        rc = loom_workflow_set_input_json(wf, id, input, strchr(assignment, '=') + 1, err);
+        rc = loom_workflow_set_input_json(wf, id, input, value, err);
     free(lhs);
     return rc;
 }
@@ -401,8 +403,8 @@ int loom_session_apply_set(loom_session *s, loom_workflow *wf, const char *assig
                            loom_error *err)
 {
     char *lhs;
-    const char *id, *input;
-    int rc = parse_set(wf, assignment, &lhs, &id, &input, err);
+    const char *id, *input, *value;
+    int rc = parse_set(wf, assignment, &lhs, &id, &input, &value, err);
     if (rc != LOOM_OK)
         return rc;
     const char *cls = loom_workflow_node_class(wf, id);
@@ -412,7 +414,7 @@ int loom_session_apply_set(loom_session *s, loom_workflow *wf, const char *assig
         if (!strcmp(t->inputs[i].name, input) && !(t->inputs[i].flags & LOOM_IN_HIDDEN))
             declared = true;
     if (declared) {
-        rc = loom_workflow_set_input_json(wf, id, input, strchr(assignment, '=') + 1, err);
+        rc = loom_workflow_set_input_json(wf, id, input, value, err);
     } else {
         char *names = declared_inputs(t);
         rc = loom_errorf(err, LOOM_ERR_INVALID,

@@ -232,8 +232,8 @@ void output_target_unlock(int *lock_fd)
     *lock_fd = -1;
 }
 
-/* mkstemp makes 0600; outputs are ordinary files, readable like any other (0666 less the
- * umask, as a plain fopen would make them). */
+/* Outputs are ordinary files, readable like any other (0666 less the umask, as a plain
+ * fopen would make them), whatever mode the temporary had: mkstemp makes 0600. */
 static mode_t output_mode(void)
 {
     mode_t mask = umask(0);
@@ -257,7 +257,6 @@ int output_tmp_create(const output_target *t, output_tmp *tmp, loom_error *err)
         return loom_errorf(err, LOOM_ERR_IO, "cannot create a file in '%s': %s", t->dir,
                            strerror(e));
     }
-    fchmod(fd, output_mode());
     tmp->fp = fdopen(fd, "wb");
     if (!tmp->fp) {
         int e = errno;
@@ -306,8 +305,8 @@ int output_tmp_commit(output_target *t, output_tmp *tmp, const char *ext, char *
     int rc = output_tmp_close(tmp, err);
     if (rc != LOOM_OK)
         return rc;
-    /* a writer that replaced the temporary by path (safetensors, libavformat) made a new
-     * file with its own mode */
+    /* set here, where every output passes, not at creation: a writer may replace the
+     * temporary by path (safetensors, libavformat), making a new file with its own mode */
     chmod(tmp->path, output_mode());
     for (int tries = 0; tries < OUTPUT_PUBLISH_TRIES && t->counter <= OUTPUT_COUNTER_MAX;
          tries++, t->counter++) {

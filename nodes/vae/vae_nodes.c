@@ -119,14 +119,20 @@ static int write_frames(void *ud, const float *x, int64_t t0, int64_t n, int64_t
     return LOOM_OK;
 }
 
-/* NaN or Inf would reach the writers as black frames: name where they came from. */
-static int check_finite(loom_node_ctx *ctx, const loom_tensor *latent, const loom_tensor *img)
+/* NaN or Inf would reach the writers as black frames: name where they came from. The
+ * latent is checked before decoding, the frames after. */
+static int check_latent_finite(loom_node_ctx *ctx, const loom_tensor *latent)
 {
     int64_t bad = loom_tensor_first_nonfinite(latent);
     if (bad >= 0)
         return loom_node_fail(ctx, "the input latent holds NaN or Inf (first at element %lld): "
                               "the node that made it went wrong", (long long)bad);
-    bad = img ? loom_tensor_first_nonfinite(img) : -1;
+    return LOOM_OK;
+}
+
+static int check_frames_finite(loom_node_ctx *ctx, const loom_tensor *img)
+{
+    int64_t bad = loom_tensor_first_nonfinite(img);
     if (bad >= 0)
         return loom_node_fail(ctx, "the decoded frames hold NaN or Inf (first in frame %lld): "
                               "the VAE's weights are broken",
@@ -151,7 +157,7 @@ static int decode_execute(loom_node_ctx *ctx)
     int64_t e[5];
     int rc = latent_extents(ctx, v, lat, e);
     if (!rc)
-        rc = check_finite(ctx, lat->samples, NULL);
+        rc = check_latent_finite(ctx, lat->samples);
     if (rc)
         return rc;
     int64_t F = wan_vae_video_frames(e[2]), H = e[3] * WAN_VAE_SPATIAL, W = e[4] * WAN_VAE_SPATIAL;
@@ -170,7 +176,7 @@ static int decode_execute(loom_node_ctx *ctx)
         loom_tensor_unref(img);
         return rc == LOOM_ERR_INTERRUPTED ? rc : loom_node_fail_err(ctx, &err);
     }
-    if ((rc = check_finite(ctx, lat->samples, img))) {
+    if ((rc = check_frames_finite(ctx, img))) {
         loom_tensor_unref(img);
         return rc;
     }
@@ -199,6 +205,8 @@ static int decode_tiled_execute(loom_node_ctx *ctx)
     const loom_latent *lat = loom_in_latent(ctx, "samples");
     int64_t e[5];
     int rc = latent_extents(ctx, v, lat, e);
+    if (!rc)
+        rc = check_latent_finite(ctx, lat->samples);
     if (rc)
         return rc;
     vae_tiling tiling = tiling_from_inputs(ctx);
@@ -225,7 +233,7 @@ static int decode_tiled_execute(loom_node_ctx *ctx)
         loom_tensor_unref(img);
         return rc == LOOM_ERR_INTERRUPTED ? rc : loom_node_fail_err(ctx, &err);
     }
-    if ((rc = check_finite(ctx, lat->samples, img))) {
+    if ((rc = check_frames_finite(ctx, img))) {
         loom_tensor_unref(img);
         return rc;
     }
